@@ -4,6 +4,7 @@
 // Never put a password into a result, a message, a log line or an error: results
 // name the key and the rule, nothing else. Callers may log results as they are.
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { schemas, type ConfigOf, type OptionTable } from './config.ts';
 
 export const DEFAULT_MIN_PASSWORD_LENGTH = 10;
 export const DEFAULT_PASSWORD_KEYS: readonly string[] = ['password'];
@@ -21,6 +22,27 @@ export const defaultPasswordPolicy: PasswordPolicy = Object.freeze({
   minLength: DEFAULT_MIN_PASSWORD_LENGTH,
   keys: DEFAULT_PASSWORD_KEYS,
 });
+
+/** The policy's options, shared by every role that applies it (webhook, worker), so they read the same variables. */
+export const passwordPolicyOptions = {
+  passwordMinLength: {
+    env: 'PASSWORD_MIN_LENGTH',
+    flag: 'password-min-length',
+    help: `minimum password length in characters (default ${DEFAULT_MIN_PASSWORD_LENGTH})`,
+    schema: schemas.positiveInt(DEFAULT_MIN_PASSWORD_LENGTH),
+  },
+  passwordKeys: {
+    env: 'PASSWORD_KEYS',
+    flag: 'password-keys',
+    help: `comma-separated Secret keys holding a password (default ${DEFAULT_PASSWORD_KEYS.join(',')})`,
+    schema: schemas.list([...DEFAULT_PASSWORD_KEYS]),
+  },
+} satisfies OptionTable;
+
+/** The policy from loaded configuration (see passwordPolicyOptions). */
+export function passwordPolicyFrom(config: ConfigOf<typeof passwordPolicyOptions>): PasswordPolicy {
+  return Object.freeze({ minLength: config.passwordMinLength, keys: Object.freeze([...config.passwordKeys]) });
+}
 
 export type PasswordRule = 'min-length' | 'well-known' | 'undecodable';
 

@@ -150,3 +150,14 @@ describe('evaluateSecret', () => {
     assert.deepEqual(evaluateSecret(secret({ data: { password: '%%%' } })).violations.map((x) => x.rule), ['undecodable']);
   });
 });
+
+describe('passwordPolicyOptions', () => {
+  test('defaults to 10 characters and the key "password"; the environment overrides both', async () => {
+    const { loadConfig } = await import('../../services/common/config.ts');
+    const { passwordPolicyOptions, passwordPolicyFrom } = await import('../../services/common/password-policy.ts');
+    assert.deepEqual(passwordPolicyFrom(loadConfig(passwordPolicyOptions, {})), { minLength: 10, keys: ['password'] });
+    const p = passwordPolicyFrom(loadConfig(passwordPolicyOptions, { PASSWORD_MIN_LENGTH: '14', PASSWORD_KEYS: 'password, db-password' }));
+    assert.deepEqual(p, { minLength: 14, keys: ['password', 'db-password'] });
+    assert.throws(() => loadConfig(passwordPolicyOptions, { PASSWORD_MIN_LENGTH: '0' }), /PASSWORD_MIN_LENGTH/);
+  });
+});
