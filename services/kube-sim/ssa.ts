@@ -481,11 +481,12 @@ export function serverSideApply(req: ApplyRequest): { object: KubeObject } {
   merged = mergeInto(merged, restrictTop(applied, live, filter), ctx, []);
   const object = merged as KubeObject;
   // Never take identity from the applied body: the stored object's bookkeeping stays.
-  object.metadata = { ...(object.metadata ?? {}) };
-  for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink'] as const) {
-    if (req.live.metadata?.[k] !== undefined) object.metadata[k] = req.live.metadata[k];
-    else delete object.metadata[k];
+  const metadata: Record<string, unknown> = { ...(object.metadata ?? {}) };
+  for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink']) {
+    if (req.live.metadata?.[k] !== undefined) metadata[k] = req.live.metadata[k];
+    else delete metadata[k];
   }
+  object.metadata = metadata;
 
   if (!mine) {
     mine = { entry: { ...identity, time: req.now, fieldsType: 'FieldsV1', fieldsV1: {} }, set: appliedSet };
