@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { commonOptions, kubeOptions, redisOptions, schemas, type OptionTable } from '../common/config.ts';
 import { startHealthServer } from '../common/health.ts';
 import { createRegistry } from '../common/metrics.ts';
-import { DEFAULT_MIN_PASSWORD_LENGTH, DEFAULT_PASSWORD_KEYS } from '../common/password-policy.ts';
+import { passwordPolicyFrom, passwordPolicyOptions } from '../common/password-policy.ts';
 import { defineRole } from '../common/role.ts';
 import { startWorker } from './worker.ts';
 
@@ -30,18 +30,7 @@ export const workerOptions = {
     help: 'weak Secrets: audit (annotate + Event, default) or enforce (delete, with preconditions)',
     schema: z.enum(['audit', 'enforce'], { message: 'must be audit or enforce' }).default('audit'),
   },
-  passwordMinLength: {
-    env: 'PASSWORD_MIN_LENGTH',
-    flag: 'password-min-length',
-    help: `minimum password length in characters (default ${DEFAULT_MIN_PASSWORD_LENGTH})`,
-    schema: schemas.positiveInt(DEFAULT_MIN_PASSWORD_LENGTH),
-  },
-  passwordKeys: {
-    env: 'PASSWORD_KEYS',
-    flag: 'password-keys',
-    help: `comma-separated Secret keys holding a password (default ${DEFAULT_PASSWORD_KEYS.join(',')})`,
-    schema: schemas.list([...DEFAULT_PASSWORD_KEYS]),
-  },
+  ...passwordPolicyOptions,
 } satisfies OptionTable;
 
 export default defineRole({
@@ -60,7 +49,7 @@ export default defineRole({
       concurrency: config.concurrency,
       lockDurationMs: config.lockDuration * 1000,
       shutdownDeadlineMs: config.shutdownDeadline * 1000,
-      secretPolicy: { mode: config.secretPolicyMode, minLength: config.passwordMinLength, keys: config.passwordKeys },
+      secretPolicy: { mode: config.secretPolicyMode, ...passwordPolicyFrom(config) },
       log,
       registry,
     });
