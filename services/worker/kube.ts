@@ -119,6 +119,13 @@ export class KubeClient {
     }
   }
 
+  /** LIST a collection (all namespaces when namespace is undefined); query holds labelSelector, fieldSelector, limit… */
+  async list<T>(res: Resource, namespace: string | undefined, query: Record<string, string> = {}): Promise<{ items: T[]; metadata?: { resourceVersion?: string; continue?: string } }> {
+    const base = res.namespaced && namespace === undefined ? this.path({ ...res, namespaced: false }, undefined) : this.path(res, namespace);
+    const qs = new URLSearchParams(query).toString();
+    return (await this.request('GET', qs ? `${base}?${qs}` : base)) as { items: T[] };
+  }
+
   async create<T>(res: Resource, namespace: string | undefined, obj: unknown): Promise<T> {
     return (await this.write('create', res, 'POST', this.path(res, namespace), obj)) as T;
   }
