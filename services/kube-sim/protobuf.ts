@@ -65,16 +65,22 @@ const ALWAYS_FIELDS = new Set(['CronJobSpec.schedule', 'Container.name', 'EnvVar
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/** int64 fields decode as Long objects when the `long` package is present, else as numbers. */
+function int64ToNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  return protobuf.util.LongBits.from(value as protobuf.Long).toNumber(false);
+}
+
 function scalarToJson(field: protobuf.Field, value: unknown): Json {
   if (field.type === 'bytes') return Buffer.from(value as Uint8Array).toString('base64');
-  if (protobuf.util.Long && protobuf.util.Long.isLong(value)) return (value as protobuf.Long).toNumber();
+  if (field.type === 'int64') return int64ToNumber(value);
   return value as Json;
 }
 
 /** metav1.Time → RFC 3339 with second precision; the zero time is absent (JSON null in Go). */
 function timeToJson(msg: protobuf.Message): string | undefined {
-  const m = msg as unknown as { seconds?: number | protobuf.Long; nanos?: number };
-  const seconds = typeof m.seconds === 'number' ? m.seconds : m.seconds ? m.seconds.toNumber() : 0;
+  const m = msg as unknown as { seconds?: unknown; nanos?: number };
+  const seconds = m.seconds === undefined || m.seconds === null ? 0 : int64ToNumber(m.seconds);
   if (!seconds && !m.nanos) return undefined;
   return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
