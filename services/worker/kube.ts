@@ -9,7 +9,7 @@
 // idempotence tests ("a converged object costs zero writes") rely on that count.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export interface Resource {
   /** '' for the core group. */
@@ -58,6 +58,26 @@ export interface KubeClientOptions {
   /** How long authentication headers are reused before asking the KubeConfig again (tokens rotate). */
   authRefreshMs?: number;
   maxSockets?: number;
+  /** Sent as User-Agent (how the API's audit log and managedFields tell clients apart). */
+  userAgent?: string;
+}
+
+/**
+ * client-node refuses an http:// server unless the kubeconfig says skipTLSVerify.
+ * Over plain HTTP there is no TLS to verify, so say it for that one cluster
+ * (kube-sim serves plain HTTP on loopback); https clusters are left as they are.
+ */
+function plainHttpTolerant(kc: KubeConfig, server: URL): KubeConfig {
+  const current = kc.getCurrentCluster();
+  if (server.protocol !== 'http:' || !current || current.skipTLSVerify) return kc;
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: kc.clusters.map((c) => (c.name === current.name ? { ...c, skipTLSVerify: true } : c)),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  return copy;
 }
 
 interface AuthSnapshot {
@@ -158,7 +178,7 @@ export class KubeClient {
     if (this.auth && now - this.auth.at < this.opts.authRefreshMs) return this.auth.headers;
     this.authPending ??= (async () => {
       const o: https.RequestOptions = {};
-      await this.opts.kubeconfig.applyToHTTPSOptions(o);
+      await plainHttpTolerant(this.opts.kubeconfig, this.server).applyToHTTPSOptions(o);
       // applyToHTTPSOptions builds an agent per call; we keep only the TLS material and headers.
       this.tlsOptions = { ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized, servername: o.servername };
       const headers: Record<string, string> = {};
@@ -171,7 +191,7 @@ export class KubeClient {
   }
 
   private async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<unknown> {
-    const headers: Record<string, string> = { ...(await this.authHeaders()), Accept: 'application/json', 'User-Agent': 'kreconcile-worker' };
+    const headers: Record<string, string> = { ...(await this.authHeaders()), Accept: 'application/json', 'User-Agent': this.opts.userAgent ?? 'kreconcile-worker' };
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload) {
       headers['Content-Type'] = contentType;
