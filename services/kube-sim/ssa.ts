@@ -492,11 +492,20 @@ export function serverSideApply(req: ApplyRequest): { object: KubeObject } {
     mine = { entry: { ...identity, time: req.now, fieldsType: 'FieldsV1', fieldsV1: {} }, set: appliedSet };
     managers = [...others, mine];
   } else {
+    // A re-apply that changes nothing keeps its entry as it was, so the write is a no-op
+    // (no new resourceVersion, no watch event), as kube-apiserver only moves the time on change.
+    const sameSet = mine.set.size === appliedSet.size && appliedSet.values().every((p) => mine!.set.has(p));
+    const unchanged = sameSet && deepEqual(withoutManagedFields(object), withoutManagedFields(req.live));
     mine.set = appliedSet;
-    mine.entry = { ...mine.entry, apiVersion: req.apiVersion, time: req.now };
+    if (!unchanged) mine.entry = { ...mine.entry, apiVersion: req.apiVersion, time: req.now };
   }
   object.metadata.managedFields = writeManagers(managers);
   return { object };
+}
+
+function withoutManagedFields(o: KubeObject): KubeObject {
+  const { managedFields: _m, ...metadata } = o.metadata ?? {};
+  return { ...o, metadata };
 }
 
 /** The applied object limited to what this write may touch (status rules of contract §4). */

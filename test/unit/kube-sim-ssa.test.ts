@@ -58,6 +58,15 @@ describe('serverSideApply', () => {
     assert.equal(object.metadata.resourceVersion, '5');
   });
 
+  test('re-applying the same configuration is a no-op, entry time included', () => {
+    const first = serverSideApply({ applied: ct({ cronSpec: 'x', image: 'a' }), manager: 'kubectl', force: false, apiVersion: GV, now: T1 }).object;
+    const live = stored(first);
+    const { object } = serverSideApply({ live, applied: ct({ cronSpec: 'x', image: 'a' }), manager: 'kubectl', force: false, apiVersion: GV, now: T2 });
+    assert.deepEqual(object, live);
+    const changed = serverSideApply({ live, applied: ct({ cronSpec: 'y', image: 'a' }), manager: 'kubectl', force: false, apiVersion: GV, now: T2 }).object;
+    assert.equal(entry(changed, 'kubectl').time, T2);
+  });
+
   test('same value applied by two managers: shared, no conflict; an omitted shared field stays', () => {
     const a = serverSideApply({ applied: ct({ cronSpec: 'x', image: 'a' }), manager: 'alice', force: false, apiVersion: GV, now: T1 }).object;
     const b = serverSideApply({ live: stored(a), applied: ct({ image: 'a', replicas: 2 }), manager: 'bob', force: false, apiVersion: GV, now: T1 }).object;
