@@ -299,6 +299,8 @@ export function builtinSchemaId(group: string, version: string, kind: string): s
     const file = declarationFile(group, version, kind);
     id = existsSync(file) ? namedSchema(file, `I${kind}`) : undefined;
   } catch {
+    // kubernetes-models and typescript are development dependencies: an image installed with
+    // --omit=dev has neither, and then serves built-ins without schemas (no Strict checks).
     id = undefined;
   }
   if (id) {
@@ -328,8 +330,12 @@ export function builtinComponents(rootIds: string[]): Record<string, NamedSchema
 
 /** Component id of a meta.k8s.io/v1 type (ObjectMeta, ListMeta, Status, DeleteOptions…), for documents that reference it. */
 export function metaSchemaId(typeName: string): string | undefined {
-  const file = join(packageRoot('@kubernetes-models/apimachinery'), 'apis', 'meta', 'v1', typeName);
-  return namedSchema(file, `I${typeName}`);
+  try {
+    const file = join(packageRoot('@kubernetes-models/apimachinery'), 'apis', 'meta', 'v1', typeName);
+    return namedSchema(file, `I${typeName}`);
+  } catch {
+    return undefined; // see builtinSchemaId
+  }
 }
 
 function walkRefs(s: unknown, visit: (id: string) => void): void {

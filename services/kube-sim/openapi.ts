@@ -30,6 +30,7 @@ function pascal(s: string): string {
 
 /** A custom kind's component id, as kube-apiserver names it: reversed group, version, kind. */
 function customSchemaId(r: Pick<ResourceInfo, 'group' | 'version'>, kind: string): string {
+  if (!r.group) return `io.k8s.api.core.${r.version}.${kind}`;
   return [...r.group.split('.').reverse(), r.version, kind].join('.');
 }
 
