@@ -20,6 +20,8 @@ import { after, before, describe, test } from 'node:test';
 import { QueueKeys } from 'bullmq';
 import YAML from 'yaml';
 import { loadConfig, type OptionTable } from '../../services/common/config.ts';
+import { cronTabSpecProblems } from '../../services/common/cron.ts';
+import { evaluateSecret } from '../../services/common/password-policy.ts';
 import { hashTaggedPrefix } from '../../services/common/queue.ts';
 import { relayOptions } from '../../services/relay/options.ts';
 import { WATCHED_RESOURCES } from '../../services/relay/resources.ts';
@@ -520,3 +522,40 @@ describe('RBAC: least privilege, derived from the code', () => {
   });
 });
 
+
+// ---- examples/ (the README walkthrough) ---------------------------------------------
+
+describe('examples/', () => {
+  const example = (file: string): Obj => {
+    const [obj] = parseAll(fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8'), file);
+    return obj!;
+  };
+
+  test('the Secrets match the v1 schema; the weak one breaks the password policy, the strong one passes it', async () => {
+    const weak = example('secret-weak.yaml');
+    const strong = example('secret-strong.yaml');
+    await validateAgainstSchema(weak);
+    await validateAgainstSchema(strong);
+    const weakVerdict = evaluateSecret(weak);
+    assert.ok(weakVerdict.checked);
+    assert.deepEqual(weakVerdict.violations.map((v) => v.rule).sort(), ['min-length', 'well-known']);
+    const strongVerdict = evaluateSecret(strong);
+    assert.ok(strongVerdict.checked, 'a basic-auth Secret is checked');
+    assert.deepEqual(strongVerdict.violations, []);
+    assert.deepEqual(strongVerdict.warnings, []);
+  });
+
+  test("the CronTabs fit the CRD's schema; the valid one passes kreconcile's rules, the invalid one fails on its schedule", () => {
+    const crd = find(base, 'CustomResourceDefinition', 'crontabs.stable.example.com');
+    const schema = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec;
+    for (const file of ['crontab.yaml', 'crontab-invalid.yaml']) {
+      const ct = example(file);
+      assert.equal(ct.apiVersion, `${crd.spec.group}/${crd.spec.versions[0].name}`);
+      assert.equal(ct.kind, crd.spec.names.kind);
+      for (const field of Object.keys(ct.spec)) assert.ok(field in schema.properties, `${file}: spec.${field} is in the CRD schema`);
+      for (const field of schema.required) assert.ok(field in ct.spec, `${file}: spec.${field} is required`);
+    }
+    assert.deepEqual(cronTabSpecProblems(example('crontab.yaml').spec), []);
+    assert.deepEqual(cronTabSpecProblems(example('crontab-invalid.yaml').spec).map((p) => p.field), ['spec.cronSpec']);
+  });
+});
