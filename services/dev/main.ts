@@ -111,7 +111,7 @@ export default defineRole({
     const crd = YAML.parse(fs.readFileSync(path.join(ROOT, 'infra', 'k8s', 'crontab-crd.yaml'), 'utf8'));
     await applyManifests(sim.kubeconfigPath, [crd, devWebhookConfiguration(`https://127.0.0.1:${webhookPort}/validate`, ca.cert)]);
 
-    const relay = spawnRole('relay', { env: { ...baseEnv, RELAY_IDENTITY: 'dev-relay' }, onLine: forward('relay') });
+    const relay = spawnRole('relay', { env: { ...baseEnv, POD_NAME: 'dev-relay' }, onLine: forward('relay') });
     children.push(relay);
     for (let i = 0; i < config.workers; i++) {
       children.push(spawnRole('worker', { env: { ...baseEnv, SECRET_POLICY_MODE: config.secretPolicyMode }, onLine: forward(`worker-${i + 1}`) }));
