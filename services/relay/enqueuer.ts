@@ -145,7 +145,11 @@ export class Enqueuer {
     if (this.flushing || this.closed) return;
     this.flushing = true;
     try {
-      while (this.hasWork() && !this.closed) await this.flushOnce();
+      while (this.hasWork() && !this.closed) {
+        await this.flushOnce();
+        // Let sockets and timers run between rounds (a long initial list flushes in many).
+        await new Promise((r) => setImmediate(r));
+      }
       if (this.lastError) this.opts.log.info({ failures: this.failures }, 'redis writes succeed again; pending keys flushed');
       this.failures = 0;
       this.lastError = undefined;

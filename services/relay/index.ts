@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { startHealthServer, type HealthServer } from '../common/health.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
@@ -73,6 +74,25 @@ export interface Relay {
   stop(): Promise<void>;
 }
 
+/**
+ * Wait until Redis answers. Without the checkpoint the relay cannot tell a resume
+ * from a relist, nor which keys vanished while it was away, so a new leader waits.
+ */
+function redisReady(redis: Redis, signal: AbortSignal, log: Logger): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  log.info({ redis: redis.status }, 'waiting for redis to read the checkpoint');
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      redis.off('ready', done);
+      signal.removeEventListener('abort', done);
+      if (signal.aborted) reject(new Error('stopped'));
+      else resolve();
+    };
+    redis.on('ready', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 interface Session {
   ac: AbortController;
   states: Map<string, ResourceState>;
@@ -115,7 +135,10 @@ export async function startRelay(opts: StartRelayOptions): Promise<Relay> {
           resource,
           state,
           enqueuer,
-          loadCheckpoint: () => state.load(redis),
+          loadCheckpoint: async () => {
+            await redisReady(redis, ac.signal, log);
+            return state.load(redis);
+          },
           log,
           metrics,
           pageSize: opts.listPageSize ?? 500,

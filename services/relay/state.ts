@@ -94,7 +94,7 @@ export class ResourceState {
   }
 
   hasUnsaved(): boolean {
-    return this.fullRewrite || this.dirty.size > 0 || this.resourceVersion !== this.savedResourceVersion;
+    return this.fullRewrite || this.dirty.size > 0 || (this.resourceVersion !== undefined && this.resourceVersion !== this.savedResourceVersion);
   }
 
   /** Taken synchronously together with the pending jobs, so the two describe the same moment. */

@@ -41,7 +41,11 @@ export class ResourceWatcher {
     return this.o.resource.name;
   }
 
-  /** True once the first list (or checkpoint) is behind us and a watch has been opened. */
+  /**
+   * True once the relay is caught up: a list completed and its watch opened, or a
+   * watch resumed from a checkpoint delivered its first event or bookmark (or
+   * stayed open a second without an error: a 410 would have come at once).
+   */
   hasSynced(): boolean {
     return this.synced;
   }
@@ -72,8 +76,12 @@ export class ResourceWatcher {
             log.info({ resource: resource.name, resourceVersion: state.resourceVersion, known: state.known.size }, 'resuming from checkpoint');
           }
         }
-        if (state.resourceVersion === undefined) await this.relist(signal);
-        const end = await this.watch(signal, cause);
+        let listed = false;
+        if (state.resourceVersion === undefined) {
+          await this.relist(signal);
+          listed = true;
+        }
+        const end = await this.watch(signal, cause, listed);
         cause = end;
         if (end === 'gone') {
           metrics.gone.inc({ resource: resource.name });
@@ -174,7 +182,7 @@ export class ResourceWatcher {
   }
 
   /** One watch request, from state.resourceVersion, until it ends; says how it ended. */
-  private async watch(signal: AbortSignal, cause: string): Promise<WatchEnd> {
+  private async watch(signal: AbortSignal, cause: string, listed: boolean): Promise<WatchEnd> {
     const { client, resource, state, metrics, log } = this.o;
     metrics.watchRestarts.inc({ resource: resource.name, cause });
     const timeoutSeconds = Math.round(this.o.watchTimeoutSeconds * (1 + Math.random() * 0.5));
@@ -205,7 +213,10 @@ export class ResourceWatcher {
         }
         throw statusError(res.statusCode ?? 0, body, `watch ${resource.path}`);
       }
-      this.markSynced();
+      let quietSync: NodeJS.Timeout | undefined;
+      if (listed) this.markSynced();
+      else if (!this.synced) quietSync = setTimeout(() => this.markSynced(), 1000);
+      res.on('close', () => clearTimeout(quietSync));
       res.setEncoding('utf8');
       let buffered = '';
       let gotData = false;
@@ -219,8 +230,12 @@ export class ResourceWatcher {
             buffered = buffered.slice(nl + 1);
             if (!line) continue;
             const outcome = this.handleLine(line);
-            if (outcome === 'data') gotData = true;
+            if (outcome === 'data') {
+              gotData = true;
+              this.markSynced();
+            }
             else if (outcome !== undefined) {
+              clearTimeout(quietSync);
               ac.abort();
               return outcome;
             }

@@ -1,0 +1,191 @@
+// Test environment for the relay: a kube-sim, a unique queue on a real Redis (the
+// shared one, or a private redis-server that a test may stop and restart), relays
+// started in-process, and a raw API client for the test's own writes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue, type Job } from 'bullmq';
+import YAML from 'yaml';
+import { hashTaggedPrefix, redisConnection, type ReconcileJobData } from '../../services/common/queue.ts';
+import { startKubeSim, type KubeSimOptions } from '../../services/kube-sim/index.ts';
+import { startRelay, type Relay, type StartRelayOptions } from '../../services/relay/index.ts';
+import { KubeApiError, KubeClient } from '../../services/relay/kube-client.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export type KubeSim = Awaited<ReturnType<typeof startKubeSim>>;
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A private redis-server (no persistence) that a test may stop and start again on the same port. */
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const server: RedisServer = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    async start() {
+      const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        c.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('Ready to accept connections')) resolve();
+        });
+        c.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out.slice(-500)}`)));
+      });
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (!c || c.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        c.once('exit', () => resolve());
+        c.kill('SIGKILL');
+      });
+    },
+  };
+  await server.start();
+  return server;
+}
+
+export interface RelayEnv {
+  sim: KubeSim;
+  kube: KubeClient;
+  queueName: string;
+  prefix: string;
+  redisUrl: string;
+  queue: Queue<ReconcileJobData>;
+  relays: Relay[];
+  startRelay(extra?: Partial<StartRelayOptions>): Promise<Relay>;
+  /** Keys of jobs not yet processed (waiting, delayed, prioritized). */
+  queuedKeys(): Promise<string[]>;
+  queuedJobs(): Promise<Job<ReconcileJobData>[]>;
+  /** Remove every queued job and the relay's dedup marks, so the next assertions see only new jobs. */
+  drainQueue(): Promise<void>;
+  createSecret(namespace: string, name: string, labels?: Record<string, string>): Promise<{ metadata: { resourceVersion: string } }>;
+  updateSecret(namespace: string, name: string, value: string): Promise<void>;
+  deleteSecret(namespace: string, name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startRelayEnv(opts: { sim?: KubeSimOptions; redisUrl?: string; crd?: boolean } = {}): Promise<RelayEnv> {
+  const sim = await startKubeSim(opts.sim);
+  const kube = new KubeClient(sim.kubeconfig);
+  if (opts.crd) await installCronTabCrd(kube);
+  const queueName = `t-${randomUUID()}`;
+  const prefix = 'kreconcile-test';
+  const redisUrl = opts.redisUrl ?? SHARED_REDIS_URL;
+  const queue = new Queue<ReconcileJobData>(queueName, { connection: redisConnection(redisUrl), prefix: hashTaggedPrefix(prefix) });
+  queue.on('error', () => {});
+  const relays: Relay[] = [];
+  const env: RelayEnv = {
+    sim,
+    kube,
+    queueName,
+    prefix,
+    redisUrl,
+    queue,
+    relays,
+    async startRelay(extra = {}) {
+      const relay = await startRelay({
+        kubeconfig: sim.kubeconfig,
+        redisUrl,
+        queueName,
+        queuePrefix: prefix,
+        leaderElection: false,
+        resources: ['secrets'],
+        resyncIntervalMs: 0,
+        backoff: { minMs: 20, maxMs: 500 },
+        ...extra,
+      });
+      relays.push(relay);
+      return relay;
+    },
+    async queuedJobs() {
+      return (await queue.getJobs(['waiting', 'delayed', 'prioritized', 'paused'])).filter(Boolean);
+    },
+    async queuedKeys() {
+      return (await env.queuedJobs()).map((j) => j.data.key).sort();
+    },
+    async drainQueue() {
+      await queue.obliterate({ force: true });
+    },
+    async createSecret(namespace, name, labels) {
+      return (
+        await kube.request<{ metadata: { resourceVersion: string } }>('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+          body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, stringData: { password: `pw-${randomUUID()}` } },
+        })
+      ).body;
+    },
+    async updateSecret(namespace, name, value) {
+      await kube.request('PUT', `/api/v1/namespaces/${namespace}/secrets/${name}`, { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: { password: value } } });
+    },
+    async deleteSecret(namespace, name) {
+      await kube.request('DELETE', `/api/v1/namespaces/${namespace}/secrets/${name}`);
+    },
+    async stop() {
+      await Promise.all(relays.map((r) => r.stop()));
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      await sim.stop();
+    },
+  };
+  return env;
+}
+
+export async function installCronTabCrd(kube: KubeClient): Promise<void> {
+  const crd = YAML.parse(fs.readFileSync(path.join(ROOT, 'infra/k8s/crontab-crd.yaml'), 'utf8'));
+  await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd });
+  await waitFor('the CronTab CRD to serve', async () => {
+    try {
+      await kube.request('GET', '/apis/stable.example.com/v1/crontabs');
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) return false;
+      throw err;
+    }
+  });
+}
+
+/** Read a counter or gauge value from a relay's registry (labels must match exactly). */
+export async function metricValue(relay: Relay, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await relay.registry.getSingleMetric(name)?.get();
+  if (!m) return 0;
+  let sum = 0;
+  for (const v of m.values) {
+    if (Object.entries(labels).every(([k, val]) => v.labels[k] === val)) sum += v.value;
+  }
+  return sum;
+}
