@@ -188,7 +188,9 @@ export class AdmissionDispatcher {
         const matchedAs = this.matchedResource(webhook, attrs);
         if (!matchedAs) continue;
         if (!this.namespaceMatches(webhook, attrs)) continue;
-        if (!selectorMatches(webhook.objectSelector, labelsOf(attrs.object)) && !selectorMatches(webhook.objectSelector, labelsOf(attrs.oldObject))) continue;
+        // As kube-apiserver's object matcher: an absent object (oldObject on CREATE, object on DELETE) matches nothing.
+        const objectMatches = (o: KubeObject | null | undefined) => !!o && selectorMatches(webhook.objectSelector, labelsOf(o));
+        if (webhook.objectSelector && Object.keys(webhook.objectSelector).length && !objectMatches(attrs.object) && !objectMatches(attrs.oldObject)) continue;
         out.push({ webhook, matchedAs });
       }
     }

@@ -149,4 +149,20 @@ describe('the compose installer against kube-sim', () => {
     assert.match(await kubectl('apply', '-f', path.join(ROOT, 'examples', 'secret-strong.yaml')), /secret\/db-strong created/);
     assert.match(await kubectl('apply', '-f', path.join(ROOT, 'examples', 'crontab.yaml')), /crontab\.stable\.example\.com\/hello created/);
   });
+
+  test('with the webhook down: password Secrets are refused (Fail), everything else still goes through', async () => {
+    webhook!.kill('SIGTERM');
+    await once(webhook!, 'exit');
+
+    await assert.rejects(kubectl('create', 'secret', 'generic', 'unchecked', '--from-literal=password=Tq7-mV9p-xR2w-Zk4e'), /failed calling webhook "secrets\.kreconcile\.example\.com"/);
+    // Not password-bearing (matchConditions): a TLS Secret never waits on the webhook.
+    const certs = ['--cert', path.join(paths.certs, 'tls.crt'), '--key', path.join(paths.certs, 'tls.key')];
+    assert.match(await kubectl('create', 'secret', 'tls', 'serving', ...certs), /secret\/serving created/);
+    // The opt-out label (objectSelector), as the worker honours it.
+    const exempt = path.join(tmp, 'exempt.yaml');
+    fs.writeFileSync(exempt, YAML.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'legacy', namespace: 'default', labels: { 'kreconcile.io/password-policy': 'exempt' } }, stringData: { password: 'x' } }));
+    assert.match(await kubectl('apply', '-f', exempt), /secret\/legacy created/);
+    // CronTabs: failurePolicy Ignore, the worker re-checks the schedule later.
+    assert.match(await kubectl('apply', '-f', path.join(ROOT, 'examples', 'crontab-invalid.yaml')), /broken-schedule created/);
+  });
 });

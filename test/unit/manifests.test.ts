@@ -21,12 +21,13 @@ import { QueueKeys } from 'bullmq';
 import YAML from 'yaml';
 import { loadConfig, type OptionTable } from '../../services/common/config.ts';
 import { cronTabSpecProblems } from '../../services/common/cron.ts';
-import { evaluateSecret } from '../../services/common/password-policy.ts';
+import { evaluateSecret, PASSWORD_SECRET_TYPES } from '../../services/common/password-policy.ts';
 import { hashTaggedPrefix } from '../../services/common/queue.ts';
 import { relayOptions } from '../../services/relay/options.ts';
 import { WATCHED_RESOURCES } from '../../services/relay/resources.ts';
 import { webhookOptions } from '../../services/webhook/main.ts';
 import * as workerKube from '../../services/worker/kube.ts';
+import { EXEMPT, POLICY_KEY } from '../../services/worker/reconcilers/secret.ts';
 import { workerOptions } from '../../services/worker/main.ts';
 
 type Obj = Record<string, any>;
@@ -333,13 +334,24 @@ describe('the ValidatingWebhookConfiguration', () => {
     assert.deepEqual([...expr.values].sort(), [...SYSTEM_NAMESPACES, NAMESPACE].sort());
   });
 
+  test("Secrets: the worker's opt-out label and password-bearing types decide what is sent, as they decide what the worker checks", () => {
+    const w = vwc().webhooks.find((x: Obj) => x.rules.some((r: Obj) => r.resources.includes('secrets')));
+    const optOut = { key: POLICY_KEY, operator: 'NotIn', values: [EXEMPT] };
+    assert.deepEqual(w.namespaceSelector.matchExpressions[1], optOut);
+    assert.deepEqual(w.objectSelector.matchExpressions, [optOut]);
+    const [condition] = w.matchConditions;
+    const types = [...condition.expression.matchAll(/'([^']+)'/g)].map((m: RegExpMatchArray) => m[1]);
+    assert.deepEqual(types.sort(), [...PASSWORD_SECRET_TYPES].sort());
+    assert.match(condition.expression, /^!has\(object\.type\) \|\| /, 'a Secret without a type is Opaque');
+  });
+
   test('CronTabs: validated on create and update (failurePolicy Ignore: the worker re-checks every schedule)', () => {
     const w = vwc().webhooks.find((x: Obj) => x.rules.some((r: Obj) => r.resources.includes('crontabs')));
     assert.ok(w, 'a webhook for CronTabs');
     assert.deepEqual(w.rules[0].apiGroups, ['stable.example.com']);
     assert.deepEqual([...w.rules[0].operations].sort(), ['CREATE', 'UPDATE']);
     assert.equal(w.failurePolicy, 'Ignore');
-    assert.deepEqual(w.namespaceSelector, vwc().webhooks[0].namespaceSelector);
+    assert.deepEqual(w.namespaceSelector.matchExpressions, [vwc().webhooks[0].namespaceSelector.matchExpressions[0]]);
   });
 
   test('cert-manager: the CA injection annotation names the Certificate that serves the webhook Service', () => {
