@@ -107,6 +107,7 @@ let base: Obj[];
 let hpa: Obj[];
 let noCertManager: Obj[];
 let noCertManagerDir: string;
+let managedRedis: Obj[];
 
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kreconcile-manifests-'));
@@ -114,10 +115,13 @@ before(() => {
   hpa = kustomize(path.join(ROOT, 'infra', 'overlays', 'hpa'));
   // The no-cert-manager overlay needs gen-certs.sh's files: build it in a copy, never in the work tree.
   const copy = path.join(tmp, 'infra');
-  fs.cpSync(path.join(ROOT, 'infra'), copy, { recursive: true, filter: (src) => !/\.(crt|key)$/.test(src) });
+  fs.cpSync(path.join(ROOT, 'infra'), copy, { recursive: true, filter: (src) => !/\.(crt|key)$|redis\.env$/.test(src) });
   noCertManagerDir = path.join(copy, 'overlays', 'no-cert-manager');
   execFileSync('sh', [path.join(noCertManagerDir, 'gen-certs.sh')], { env: { ...process.env, OUT: noCertManagerDir }, stdio: 'pipe' });
   noCertManager = kustomize(noCertManagerDir);
+  const managedRedisDir = path.join(copy, 'overlays', 'managed-redis');
+  fs.copyFileSync(path.join(managedRedisDir, 'redis.env.example'), path.join(managedRedisDir, 'redis.env'));
+  managedRedis = kustomize(managedRedisDir);
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -132,7 +136,7 @@ describe('every manifest', () => {
   });
 
   test('every object of every build matches its schema (kubernetes-models, cert-manager and KEDA models)', async () => {
-    for (const [name, objs] of Object.entries({ base, hpa, noCertManager })) {
+    for (const [name, objs] of Object.entries({ base, hpa, noCertManager, managedRedis })) {
       assert.ok(objs.length > 20, `${name}: only ${objs.length} objects`);
       for (const obj of objs) await validateAgainstSchema(obj);
     }
@@ -443,6 +447,34 @@ describe('the no-cert-manager overlay', () => {
     const leafAfter = fs.readFileSync(path.join(noCertManagerDir, 'tls.crt'), 'utf8');
     assert.notEqual(leafAfter, leafBefore);
     assert.ok(new X509Certificate(leafAfter).verify(new X509Certificate(caBefore).publicKey));
+  });
+});
+
+// ---- managed Redis -------------------------------------------------------------------
+
+describe('the managed-redis overlay', () => {
+  test('drops the in-cluster Redis and gives the roles and KEDA the managed endpoint and password', () => {
+    assert.equal(findAll(managedRedis, 'StatefulSet').length, 0);
+    assert.ok(!managedRedis.some((o) => o.kind === 'Service' && o.metadata.name.startsWith('kreconcile-redis')));
+    const example = Object.fromEntries(
+      fs
+        .readFileSync(path.join(ROOT, 'infra', 'overlays', 'managed-redis', 'redis.env.example'), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const config = loadConfig(workerOptions, containerEnv(managedRedis, container(deployment(managedRedis, 'worker'))));
+    assert.equal(config.redisUrl, example.REDIS_URL);
+    const auth = find(managedRedis, 'TriggerAuthentication', 'kreconcile-redis');
+    const secret = find(managedRedis, 'Secret', 'kreconcile-redis');
+    const param = (name: string) => {
+      const ref = auth.spec.secretTargetRef.find((r: Obj) => r.parameter === name);
+      assert.ok(ref, `KEDA parameter ${name}`);
+      return Buffer.from(find(managedRedis, 'Secret', ref.name).data[ref.key], 'base64').toString();
+    };
+    assert.equal(param('address'), new URL(config.redisUrl).host);
+    assert.equal(param('password'), decodeURIComponent(new URL(config.redisUrl).password));
+    assert.equal(secret.metadata.name, 'kreconcile-redis', 'a fixed name, as KEDA refers to it');
   });
 });
 
