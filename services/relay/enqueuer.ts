@@ -66,6 +66,8 @@ export class Enqueuer {
   private readonly batchSize: number;
   private readonly maxBackoffMs: number;
   private readonly onReady = () => this.handleReconnect();
+  /** While set, flushes wait: a reconnect is checking whether Redis lost our data. */
+  private reconnectCheck: Promise<void> | undefined;
 
   constructor(private readonly opts: EnqueuerOptions) {
     this.batchSize = opts.batchSize ?? 1000;
@@ -145,6 +147,7 @@ export class Enqueuer {
     if (this.flushing || this.closed) return;
     this.flushing = true;
     try {
+      if (this.reconnectCheck) await this.reconnectCheck;
       while (this.hasWork() && !this.closed) {
         await this.flushOnce();
         // Let sockets and timers run between rounds (a long initial list flushes in many).
@@ -235,12 +238,15 @@ export class Enqueuer {
       this.schedule();
       return;
     }
-    void this.checkForDataLoss().finally(() => this.schedule());
+    this.reconnectCheck = this.checkForDataLoss().finally(() => {
+      this.reconnectCheck = undefined;
+      this.schedule();
+    });
   }
 
   private async checkForDataLoss(): Promise<void> {
     for (const state of this.states) {
-      if (state.resourceVersion === undefined) continue;
+      if (!state.hasSaved()) continue;
       try {
         if ((await this.opts.redis.exists(state.rvKey)) === 0) {
           this.opts.log.warn({ resource: state.resource.name, known: state.known.size }, 'redis lost the relay checkpoint (restart without persistence?); rewriting state and enqueueing every known key');

@@ -261,7 +261,10 @@ export async function startRelay(opts: StartRelayOptions): Promise<Relay> {
       stopping = true;
       await stopSession(true);
       // Flush what the watchers handed over, but never hang shutdown on a dead Redis.
-      await Promise.race([enqueuer.idle(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      let flushTimer: NodeJS.Timeout | undefined;
+      const flushed = await Promise.race([enqueuer.idle().then(() => true), new Promise<false>((r) => (flushTimer = setTimeout(() => r(false), 5_000)))]);
+      clearTimeout(flushTimer);
+      if (!flushed) log.warn({ pending: enqueuer.pendingCount }, 'could not flush every pending key before stopping; the next leader resumes from the last checkpoint');
       await elector?.stop();
       await audit?.close(2_000);
       await enqueuer.close();

@@ -93,6 +93,11 @@ export class ResourceState {
     this.savedResourceVersion = undefined;
   }
 
+  /** Whether a checkpoint was ever written by this relay (so its absence means Redis lost it). */
+  hasSaved(): boolean {
+    return this.savedResourceVersion !== undefined;
+  }
+
   hasUnsaved(): boolean {
     return this.fullRewrite || this.dirty.size > 0 || (this.resourceVersion !== undefined && this.resourceVersion !== this.savedResourceVersion);
   }
