@@ -282,6 +282,22 @@ describe('the role Deployments', () => {
     assert.equal(volume.secret.secretName, find(base, 'Certificate', 'kreconcile-webhook').spec.secretName);
   });
 
+  test('every pod meets the restricted Pod Security Standard its namespace enforces', () => {
+    assert.equal(find(base, 'Namespace', NAMESPACE).metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
+    for (const workload of [...findAll(base, 'Deployment'), ...findAll(base, 'StatefulSet')]) {
+      const pod = workload.spec.template.spec;
+      const what = `${workload.kind} ${workload.metadata.name}`;
+      assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${what}: seccomp`);
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+        assert.equal(c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot, true, `${what}/${c.name}: runAsNonRoot`);
+        assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${what}/${c.name}: allowPrivilegeEscalation`);
+        assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], `${what}/${c.name}: drop ALL`);
+        assert.ok(!c.securityContext?.privileged, `${what}/${c.name}: not privileged`);
+      }
+      for (const v of pod.volumes ?? []) assert.equal(v.hostPath, undefined, `${what}: no hostPath`);
+    }
+  });
+
   test('every Service selects pods of the build and targets ports they declare', () => {
     const pods = [...findAll(base, 'Deployment'), ...findAll(base, 'StatefulSet')].map((w) => w.spec.template);
     for (const svc of findAll(base, 'Service')) {
