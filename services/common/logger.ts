@@ -6,7 +6,7 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
 export type { Logger };
 
 /** Field names whose values are never written, at the top level and one or two levels down. */
-const SECRET_FIELDS = ['password', 'passwd', 'token', 'bearerToken', 'authorization', 'data', 'stringData', 'secret', 'key', 'tlsKey', 'privateKey', 'client-key-data', 'caBundle'];
+const SECRET_FIELDS = ['password', 'passwd', 'token', 'bearerToken', 'authorization', 'data', 'stringData', 'secret', 'tlsKey', 'privateKey', 'client-key-data', 'caBundle'];
 
 export const REDACT_PATHS = SECRET_FIELDS.flatMap((f) => {
   const p = /^[A-Za-z_$][\w$]*$/.test(f) ? f : `["${f}"]`;
