@@ -6,6 +6,8 @@ import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { silentLogger } from '../../services/common/logger.ts';
+import { toAuditEvent } from '../../services/kube-sim/audit.ts';
+import type { RequestInfo } from '../../services/kube-sim/server.ts';
 import { createAuditApp, keysFromAuditEvents, tokenFromFile } from '../../services/relay/audit.ts';
 import { createRelayMetrics } from '../../services/relay/metrics.ts';
 
@@ -131,5 +133,42 @@ describe('POST /audit', () => {
     fs.writeFileSync(file, 'second-longer\n');
     assert.equal(token(), 'second-longer');
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("kube-sim's audit backend events", () => {
+  const info = (over: Partial<RequestInfo> = {}): RequestInfo => ({
+    auditID: 'id-1',
+    verb: 'create',
+    requestURI: '/api/v1/namespaces/team-a/secrets',
+    method: 'POST',
+    group: '',
+    version: 'v1',
+    resource: 'secrets',
+    namespace: 'team-a',
+    code: 201,
+    user: { username: 'alice', groups: ['system:authenticated'] },
+    sourceIPs: ['127.0.0.1'],
+    requestReceivedTimestamp: '2025-01-02T03:04:05.123Z',
+    stageTimestamp: '2025-01-02T03:04:05.456Z',
+    responseObject: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'gen-abcde', namespace: 'team-a', uid: 'u1', resourceVersion: '77' }, data: { password: 'aHVudGVyMg==' } } as never,
+    ...over,
+  });
+
+  test('a write is a Metadata-level ResponseComplete event whose objectRef names the created object, with no body', () => {
+    const ev = toAuditEvent(info())!;
+    assert.equal(ev.level, 'Metadata');
+    assert.equal(ev.stage, 'ResponseComplete');
+    assert.deepEqual(ev.objectRef, { resource: 'secrets', apiVersion: 'v1', namespace: 'team-a', name: 'gen-abcde', uid: 'u1', resourceVersion: '77' });
+    assert.equal(ev.requestReceivedTimestamp, '2025-01-02T03:04:05.123000Z');
+    assert.doesNotMatch(JSON.stringify(ev), /aHVudGVyMg|password/);
+    // And the relay reads it back as the key.
+    assert.deepEqual(keysFromAuditEvents([ev]).keys, [{ key: 'Secret/team-a/gen-abcde', resourceVersion: '77' }]);
+  });
+
+  test('reads and non-resource requests are not audited', () => {
+    assert.equal(toAuditEvent(info({ verb: 'get' })), undefined);
+    assert.equal(toAuditEvent(info({ verb: 'watch' })), undefined);
+    assert.equal(toAuditEvent(info({ resource: undefined, verb: 'create' })), undefined);
   });
 });
