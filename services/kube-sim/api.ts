@@ -11,6 +11,9 @@ import { generationPolicy, ResourceRegistry, storageOf } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './selectors.ts';
 import { objectKey, Store, type StoreEvent } from './store.ts';
 import { groupVersion, StatusError, type KubeObject, type ManagedFieldsEntry, type ResourceInfo, type StatusCause } from './types.ts';
+import { builtinSchema } from './builtin-schemas.ts';
+import { findUnknownFields, pruneDefaultValidate } from './schema.ts';
+import { managerFromRequest, recordUpdate, serverSideApply } from './ssa.ts';
 import { rfc3339 } from './validation.ts';
 
 type Obj = Record<string, any>;
@@ -60,27 +63,9 @@ export interface Admission {
   validate(attrs: AdmissionAttributes): Promise<{ warnings: string[] }>;
 }
 
-/** Pluggable pieces written elsewhere (schema pipeline, field managers, admission). */
+/** Pieces that need the running server (admission calls webhooks found in the store). */
 export interface ApiPlugins {
   admission?: Admission;
-  /** CR structural-schema pipeline: prune, default, validate. */
-  crSchema?: (
-    obj: KubeObject,
-    info: ResourceInfo,
-    fieldValidation: FieldValidation,
-  ) => { object: KubeObject; causes: StatusCause[]; unknownFields: string[] };
-  /** Unknown fields of a built-in object (for fieldValidation Strict/Warn). */
-  builtinUnknownFields?: (obj: KubeObject, info: ResourceInfo) => string[];
-  /** managedFields after an Update operation. */
-  recordUpdate?: (args: {
-    live: KubeObject | undefined;
-    updated: KubeObject;
-    manager: string;
-    operation: 'Update' | 'Apply';
-    subresource?: string;
-    apiVersion: string;
-    now: Date;
-  }) => ManagedFieldsEntry[];
 }
 
 export interface ListOptions {
@@ -217,7 +202,14 @@ export class Api {
 
   // ------------------------------------------------------------------ writes
 
-  async create(ctx: RequestContext, info: ResourceInfo, namespace: string | undefined, body: unknown, subresource = ''): Promise<KubeObject> {
+  async create(
+    ctx: RequestContext,
+    info: ResourceInfo,
+    namespace: string | undefined,
+    body: unknown,
+    subresource = '',
+    opts: { managedFields?: ManagedFieldsEntry[] } = {},
+  ): Promise<KubeObject> {
     if (subresource) throw new StatusError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
     const obj = fromView(info, this.decodeObject(info, body));
     const meta = obj.metadata;
@@ -237,10 +229,9 @@ export class Api {
     if (generationPolicy(info) !== 'none') meta.generation = 1;
     else delete meta.generation;
     if (info.statusSubresource && !info.builtin) delete obj.status;
-    let result = this.prepare(ctx, info, obj, undefined, now);
+    const result = this.prepare(ctx, info, obj, undefined, now);
+    setManagedFields(result, opts.managedFields ?? this.managedFieldsFor(ctx, info, undefined, result, '', now));
     await this.admit(ctx, info, 'CREATE', '', result, null, name, namespace);
-    result.metadata.managedFields = this.managedFieldsFor(ctx, info, undefined, result, '', now);
-    if (!result.metadata.managedFields.length) delete result.metadata.managedFields;
     const bucket = storageOf(info);
     const key = objectKey(info.namespaced ? namespace : undefined, name);
     if (this.store.get(bucket, key)) throw alreadyExists(info, name);
@@ -316,14 +307,14 @@ export class Api {
           causes.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`),
         ]);
     }
-    let result = this.prepare(ctx, info, next, old, now);
+    const result = this.prepare(ctx, info, next, old, now, subresource);
     // generation follows the kind's rule
     const policy = generationPolicy(info);
     if (policy !== 'none' && specChanged(policy, old, result)) result.metadata.generation = (oldMeta.generation ?? 0) + 1;
+    setManagedFields(result, opts.managedFields ?? this.managedFieldsFor(ctx, info, old, result, subresource, now));
+    // A write that changes nothing (managedFields times aside) stores nothing and emits no event.
     if (sameObject(old, result)) return toView(info, old);
     await this.admit(ctx, info, 'UPDATE', subresource, result, old, name, namespace);
-    result.metadata.managedFields = opts.managedFields ?? this.managedFieldsFor(ctx, info, old, result, subresource, now);
-    if (!result.metadata.managedFields.length) delete result.metadata.managedFields;
     if (ctx.dryRun) return toView(info, result);
     const bucket = storageOf(info);
     const key = objectKey(namespace, name);
@@ -377,6 +368,39 @@ export class Api {
     if (ctx.dryRun) return { object: toView(info, old), deleted: true };
     const e = this.store.commit(bucket, key, undefined);
     return { object: toView(info, e.object), deleted: true };
+  }
+
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): merge with field ownership; creates
+   * the object when absent (201).
+   */
+  async apply(ctx: RequestContext, info: ResourceInfo, namespace: string | undefined, name: string, body: unknown, subresource = ''): Promise<{ object: KubeObject; created: boolean }> {
+    const applied = this.decodeObject(info, body);
+    if (applied.metadata.name && applied.metadata.name !== name)
+      throw badRequest(`the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`);
+    this.checkNamespace(info, namespace, applied.metadata);
+    const manager = managerName(ctx);
+    const live = this.peek(info, namespace, name);
+    const args = {
+      applied,
+      manager,
+      force: !!ctx.force,
+      apiVersion: groupVersion(info),
+      now: rfc3339(this.now()),
+      subresource: subresource || undefined,
+      statusSubresource: info.statusSubresource,
+      schema: info.schema,
+    };
+    if (!live) {
+      if (subresource) throw notFound(info, name);
+      const { object } = serverSideApply({ ...args, live: undefined });
+      object.metadata = { ...object.metadata, name, ...(info.namespaced ? { namespace } : {}) };
+      const created = await this.create(ctx, info, namespace, object, '', { managedFields: object.metadata.managedFields });
+      return { object: created, created: true };
+    }
+    const { object } = serverSideApply({ ...args, live: toView(info, live) });
+    const updated = await this.writeUpdate(ctx, info, live, fromView(info, object), subresource, { managedFields: object.metadata.managedFields ?? [] });
+    return { object: updated, created: false };
   }
 
   /** deletecollection: every selected object, each through the normal delete. */
@@ -454,19 +478,20 @@ export class Api {
   }
 
   /** Defaults, schema, validation and unknown-field handling: the object as it would be stored. */
-  private prepare(ctx: RequestContext, info: ResourceInfo, obj: KubeObject, old: KubeObject | undefined, now: Date): KubeObject {
+  private prepare(ctx: RequestContext, info: ResourceInfo, obj: KubeObject, old: KubeObject | undefined, now: Date, subresource = ''): KubeObject {
     const strategy = strategyFor(info);
     const name = obj.metadata.name ?? '';
     let result = obj;
     const problems: StatusCause[] = [];
     let unknown: string[] = [];
-    if (!info.builtin && info.schema && this.plugins.crSchema) {
-      const out = this.plugins.crSchema(result, info, ctx.fieldValidation);
+    if (!info.builtin && info.schema) {
+      const out = pruneDefaultValidate(result, info.schema, { fieldValidation: ctx.fieldValidation });
       result = out.object;
       problems.push(...out.causes);
       unknown = out.unknownFields;
-    } else if (info.builtin && ctx.fieldValidation !== 'Ignore' && this.plugins.builtinUnknownFields) {
-      unknown = this.plugins.builtinUnknownFields(result, info);
+    } else if (info.builtin && ctx.fieldValidation !== 'Ignore') {
+      const schema = builtinSchema(info.group, info.version, info.kind);
+      if (schema) unknown = findUnknownFields(result, schema);
     }
     if (unknown.length) {
       if (ctx.fieldValidation === 'Strict') {
@@ -475,9 +500,9 @@ export class Api {
       }
       if (ctx.fieldValidation === 'Warn') for (const f of unknown) ctx.warnings.push(`unknown field "${f}"`);
     }
-    strategy.normalize?.(result, { info, now, old });
+    strategy.normalize?.(result, { info, now, old, subresource });
     problems.unshift(...metaCauses(result, info));
-    problems.push(...(strategy.validate?.(result, { info, now, old }) ?? []));
+    problems.push(...(strategy.validate?.(result, { info, now, old, subresource }) ?? []));
     if (problems.length) throw invalid(info, name, problems);
     return result;
   }
@@ -517,13 +542,16 @@ export class Api {
   private managedFieldsFor(ctx: RequestContext, info: ResourceInfo, old: KubeObject | undefined, updated: KubeObject, subresource: string, now: Date): ManagedFieldsEntry[] {
     const manager = managerName(ctx);
     const apiVersion = groupVersion(info);
-    if (this.plugins.recordUpdate) {
-      return this.plugins.recordUpdate({ live: old, updated, manager, operation: 'Update', subresource: subresource || undefined, apiVersion, now });
-    }
-    const entries = (old?.metadata.managedFields ?? []).filter((e) => !(e.manager === manager && e.operation === 'Update' && (e.subresource ?? '') === subresource));
-    const entry: ManagedFieldsEntry = { manager, operation: 'Update', apiVersion, time: rfc3339(now), fieldsType: 'FieldsV1', fieldsV1: {} };
-    if (subresource) entry.subresource = subresource;
-    return [...entries, entry];
+    return recordUpdate({
+      live: old,
+      updated,
+      manager,
+      operation: 'Update',
+      subresource: subresource || undefined,
+      apiVersion,
+      now: rfc3339(now),
+      schema: info.schema,
+    });
   }
 
   private onCrdEvent(e: StoreEvent): void {
@@ -545,9 +573,7 @@ export class Api {
 
 /** Managed-by name: the fieldManager parameter, else the User-Agent up to its first '/'. */
 export function managerName(ctx: Pick<RequestContext, 'fieldManager' | 'userAgent'>): string {
-  if (ctx.fieldManager) return ctx.fieldManager;
-  const ua = ctx.userAgent ?? '';
-  return ua.split('/')[0] || 'unknown';
+  return managerFromRequest(ctx.fieldManager, ctx.userAgent) || 'unknown';
 }
 
 export function validateFieldManager(m: string | undefined): void {
@@ -561,9 +587,17 @@ function readyToRemove(obj: KubeObject): boolean {
   return !(obj.kind === 'Namespace' && Array.isArray(specFinalizers) && specFinalizers.length);
 }
 
+function setManagedFields(obj: KubeObject, entries: ManagedFieldsEntry[]): void {
+  if (entries.length) obj.metadata.managedFields = entries;
+  else delete obj.metadata.managedFields;
+}
+
 /** Equal apart from what every write changes (resourceVersion, managedFields times). */
 function sameObject(a: KubeObject, b: KubeObject): boolean {
-  const strip = (o: KubeObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined, managedFields: undefined } });
+  const strip = (o: KubeObject) => ({
+    ...o,
+    metadata: { ...o.metadata, resourceVersion: undefined, managedFields: (o.metadata.managedFields ?? []).map(({ time: _t, ...rest }) => rest) },
+  });
   return isDeepStrictEqual(strip(a), strip(b));
 }
 

@@ -13,6 +13,8 @@ export interface StrategyContext {
   now: Date;
   /** The stored object on update; undefined on create. */
   old?: KubeObject;
+  /** '' for the main resource, else 'status' or 'finalize'. */
+  subresource?: string;
 }
 
 export interface KindStrategy {
@@ -131,12 +133,12 @@ const configMap: KindStrategy = {
 const namespace: KindStrategy = {
   nameRule: 'label',
   returnsDeletedObject: true,
-  normalize(obj: Obj, { old }) {
+  normalize(obj: Obj, { old, subresource }) {
     obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
     if (!old) {
       obj.spec = { finalizers: ['kubernetes'] };
       obj.status = { phase: 'Active' };
-    } else {
+    } else if (subresource !== 'finalize') {
       // spec.finalizers only change through /finalize; status through /status.
       obj.spec = old.spec;
     }

@@ -8,7 +8,12 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { silentLogger, type Logger } from '../common/logger.ts';
+import { AdmissionDispatcher } from './admission.ts';
 import { Api, systemContext } from './api.ts';
+import { fromView, toView } from './convert.ts';
+import { openApiV3GroupVersion, openApiV3Root } from './openapi.ts';
+import { decodeProtobufObject } from './protobuf.ts';
+import { storageOf } from './resources.ts';
 import { Faults, startAdminServer, type AdminServer } from './faults.ts';
 import { GarbageCollector } from './gc.ts';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.ts';
@@ -95,7 +100,22 @@ export async function startKubeSim(opts: KubeSimOptions = {}): Promise<KubeSim> 
   const faults = new Faults(store, watches, log);
   const gc = new GarbageCollector(api, log, { eventTtlSeconds: opts.eventTtlSeconds ?? 3600 });
   const listeners = new Set<RequestListener>();
+  const webhookBucket = storageOf({ group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations' });
+  api.plugins.admission = new AdmissionDispatcher({
+    listConfigurations: () => [...store.range(webhookBucket)].map(([, o]) => o),
+    getNamespace: (name) => store.get('namespaces', name),
+    log,
+    // Resources that serve the same stored objects (core and events.k8s.io Events, CRD versions).
+    equivalents: (r) => registry.all().filter((o) => o !== r && storageOf(o) === storageOf(r)),
+    convert: (obj, to) => {
+      const from = registry.byKind(obj.apiVersion, obj.kind);
+      return toView(to, from ? fromView(from, obj) : obj);
+    },
+  });
   const plugins: ServerPlugins = {
+    openApiRoot: () => openApiV3Root(registry.all()),
+    openApiGroupVersion: (gvPath) => openApiV3GroupVersion(gvPath, registry.all()),
+    decodeProtobuf: (buf) => decodeProtobufObject(buf),
     patch: (type, target, patch) => {
       switch (type) {
         case 'application/merge-patch+json':

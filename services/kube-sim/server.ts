@@ -9,6 +9,7 @@ import { apiGroup, apiGroupList, apiResourceList, apiVersions, VERSION_INFO } fr
 import { badRequest, MAX_BODY_BYTES, methodNotAllowed, pathNotFound, toStatusError, tooLarge, unsupportedMediaType } from './errors.ts';
 import type { Faults } from './faults.ts';
 import type { ResourceRegistry } from './resources.ts';
+import { admissionWarnings } from './admission.ts';
 import { strategyFor } from './builtins.ts';
 import type { Store } from './store.ts';
 import { TABLE_CONTENT_TYPE, toTable, wantsTable, type IncludeObject } from './table.ts';
@@ -44,8 +45,6 @@ export interface ServerPlugins {
   openApiRoot?: (hostPrefix: string) => object;
   openApiGroupVersion?: (gvPath: string) => object | undefined;
   decodeProtobuf?: (buf: Buffer) => unknown;
-  /** `application/apply-patch+yaml`: returns [object, created]. */
-  apply?: (ctx: RequestContext, info: ResourceInfo, namespace: string | undefined, name: string, body: unknown, subresource: string) => Promise<{ object: KubeObject; created: boolean }>;
   patch?: (type: string, target: unknown, patch: unknown) => unknown;
 }
 
@@ -338,8 +337,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         const body = decodeBody(info, ct, await readBody(req), allowed);
         if (ct === 'application/apply-patch+yaml') {
           if (!ctx.fieldManager) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
-          if (!deps.plugins.apply) throw unsupportedMediaType(allowed.filter((t) => t !== ct));
-          const { object, created } = await deps.plugins.apply(ctx, info, namespace, name!, body, subresource);
+          const { object, created } = await api.apply(ctx, info, namespace, name!, body, subresource);
           rec.responseObject = object;
           return sendJson(res, created ? 201 : 200, object, 'application/json', ctx.warnings);
         }
@@ -472,7 +470,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
       rec.code = status.code;
       // Drain an unread body so the client reads the Status rather than a reset.
       if (!req.complete) req.resume();
-      sendStatus(res, status);
+      sendStatus(res, status, admissionWarnings(err));
     });
   };
 }
