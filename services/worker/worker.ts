@@ -118,6 +118,12 @@ export async function startWorker(opts: StartWorkerOptions = {}): Promise<Runnin
   let closing = false;
 
   async function process(job: Job<ReconcileJobData>, token?: string): Promise<JobResult> {
+    // BullMQ can still hand over a job it fetched just as we paused; a stopping worker starts
+    // no reconcile and gives the job straight back (due now, so any other worker takes it).
+    if (closing) {
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError('worker shutting down');
+    }
     let key: ObjectKey;
     try {
       key = parseKey(job.data.key);
