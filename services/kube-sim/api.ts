@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { strategyFor, metaCauses, undeletableNamespace } from './builtins.ts';
 import { fromView, toView } from './convert.ts';
 import { CRD_CLEANUP_FINALIZER, crdResources, crdServes, markCrdTerminating } from './crd.ts';
-import { alreadyExists, badRequest, causes, conflict, expired, forbidden, invalid, namespaceNotFound, notFound } from './errors.ts';
+import { alreadyExists, badRequest, cause, causes, conflict, expired, forbidden, invalid, namespaceNotFound, notFound } from './errors.ts';
 import { generationPolicy, ResourceRegistry, storageOf } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './selectors.ts';
 import { objectKey, Store, type StoreEvent } from './store.ts';
@@ -248,7 +248,7 @@ export class Api {
     const old = this.peek(info, namespace, name);
     if (!old) throw notFound(info, name);
     if (!obj.metadata.resourceVersion && !info.builtin)
-      throw invalid(info, name, [causes.invalid('metadata.resourceVersion', '0x0', 'must be specified for an update')]);
+      throw invalid(info, name, [cause('FieldValueInvalid', 'metadata.resourceVersion', 'Invalid value: 0x0: must be specified for an update')]);
     return this.writeUpdate(ctx, info, old, obj, subresource);
   }
 

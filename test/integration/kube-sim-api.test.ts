@@ -1,0 +1,365 @@
+// kube-sim over plain HTTP: bad input, discovery, metadata rules, status subresource,
+// finalizers, garbage collection, CRD lifecycle, Events, Table output, watch details.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import YAML from 'yaml';
+import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
+import { waitFor } from './kube-sim-helpers.ts';
+
+let sim: KubeSim;
+const CRD = YAML.parse(fs.readFileSync(new URL('../../infra/k8s/crontab-crd.yaml', import.meta.url), 'utf8'));
+const CT = '/apis/stable.example.com/v1/namespaces/default/crontabs';
+
+interface Res {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
+  const init: RequestInit = { method, headers: { 'content-type': 'application/json', ...headers } };
+  if (body !== undefined) init.body = typeof body === 'string' || body instanceof Uint8Array ? (body as string) : JSON.stringify(body);
+  const res = await fetch(`${sim.url}${path}`, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+function cronTab(name: string, spec: Record<string, unknown> = { cronSpec: '* * * * *', image: 'x' }, extra: Record<string, unknown> = {}) {
+  return { apiVersion: 'stable.example.com/v1', kind: 'CronTab', metadata: { name, ...extra }, spec };
+}
+
+before(async () => {
+  sim = await startKubeSim({ bookmarkIntervalMs: 100 });
+  const r = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', CRD);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+});
+after(() => sim.stop());
+
+describe('bad input gets a Status with the right code, and the server keeps serving', () => {
+  test('malformed JSON and YAML are 400', async () => {
+    const json = await call('POST', '/api/v1/namespaces/default/secrets', '{"metadata": ');
+    assert.equal(json.status, 400);
+    assert.equal(json.body.kind, 'Status');
+    assert.equal(json.body.reason, 'BadRequest');
+    assert.match(json.body.message, /json parse error/);
+    const yaml = await call('POST', '/api/v1/namespaces/default/secrets', 'metadata: [unclosed', { 'content-type': 'application/yaml' });
+    assert.equal(yaml.status, 400);
+    assert.match(yaml.body.message, /^error converting YAML to JSON/);
+    const fine = await call('POST', '/api/v1/namespaces/default/secrets', 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: from-yaml\n', { 'content-type': 'application/yaml' });
+    assert.equal(fine.status, 201);
+  });
+
+  test('unknown resources and paths are 404 Status', async () => {
+    for (const p of ['/api/v1/namespaces/default/pods', '/apis/nope.example.com/v1/things', '/nothing/here', '/api/v1/namespaces/default/secrets/a/b/c']) {
+      const r = await call('GET', p);
+      assert.equal(r.status, 404, p);
+      assert.equal(r.body.message, 'the server could not find the requested resource');
+    }
+  });
+
+  test('wrong apiVersion or kind is 400; names that are not DNS-1123 are 422', async () => {
+    const v = await call('POST', '/api/v1/namespaces/default/secrets', { apiVersion: 'v2', kind: 'Secret', metadata: { name: 'a' } });
+    assert.equal(v.status, 400);
+    assert.equal(v.body.message, 'the API version in the data (v2) does not match the expected API version (v1)');
+    const k = await call('POST', '/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' } });
+    assert.equal(k.status, 400);
+    const missingKind = await call('POST', CT, { apiVersion: 'stable.example.com/v1', metadata: { name: 'a' }, spec: {} });
+    assert.equal(missingKind.status, 400);
+    assert.match(missingKind.body.message, /Object 'Kind' is missing/);
+    const name = await call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'has.dot' } });
+    assert.equal(name.status, 422);
+    assert.match(name.body.message, /^Namespace "has.dot" is invalid: metadata.name: Invalid value: "has.dot": a lowercase RFC 1123 label/);
+  });
+
+  test('bodies over 3 MiB are 413', async () => {
+    const big = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big' }, data: { x: 'a'.repeat(3 * 1024 * 1024 + 10) } };
+    const r = await call('POST', '/api/v1/namespaces/default/configmaps', big);
+    assert.equal(r.status, 413);
+    assert.equal(r.body.message, 'Request entity too large: limit is 3145728');
+    assert.equal((await call('GET', '/api/v1/namespaces/default/configmaps')).status, 200);
+  });
+
+  test('unsupported media types are 415; strategic merge is refused for custom resources', async () => {
+    const r = await call('POST', '/api/v1/namespaces/default/secrets', 'x', { 'content-type': 'text/plain' });
+    assert.equal(r.status, 415);
+    assert.equal(r.body.reason, 'UnsupportedMediaType');
+    await call('POST', CT, cronTab('smp'));
+    const smp = await call('PATCH', `${CT}/smp`, { spec: { image: 'y' } }, { 'content-type': 'application/strategic-merge-patch+json' });
+    assert.equal(smp.status, 415);
+    assert.equal(smp.body.message, 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
+  });
+
+  test('unsupported verbs are 405', async () => {
+    const r = await call('POST', '/api/v1/namespaces/default/secrets/x');
+    assert.equal(r.status, 405);
+    assert.equal(r.body.reason, 'MethodNotAllowed');
+  });
+});
+
+describe('discovery', () => {
+  test('/api, /apis, /api/v1 and a CRD group-version in the legacy shapes; aggregated Accept gets plain JSON', async () => {
+    const aggregated = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json';
+    const api = await call('GET', '/api', undefined, { accept: aggregated });
+    assert.equal(api.headers.get('content-type'), 'application/json');
+    assert.deepEqual(api.body.versions, ['v1']);
+    const apis = await call('GET', '/apis', undefined, { accept: aggregated });
+    assert.equal(apis.body.kind, 'APIGroupList');
+    const names = apis.body.groups.map((g: { name: string }) => g.name);
+    for (const g of ['batch', 'coordination.k8s.io', 'apiextensions.k8s.io', 'admissionregistration.k8s.io', 'events.k8s.io', 'stable.example.com']) assert.ok(names.includes(g), g);
+    const v1 = await call('GET', '/api/v1');
+    const secrets = v1.body.resources.find((r: { name: string }) => r.name === 'secrets');
+    assert.deepEqual(secrets.verbs, ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']);
+    const ct = await call('GET', '/apis/stable.example.com/v1');
+    assert.deepEqual(
+      ct.body.resources.map((r: { name: string }) => r.name),
+      ['crontabs', 'crontabs/status'],
+    );
+    assert.deepEqual(ct.body.resources[0].shortNames, ['ct']);
+    const version = await call('GET', '/version');
+    assert.equal(version.body.gitVersion, 'v1.32.4');
+    assert.equal((await call('GET', '/openapi/v2')).status, 404);
+    const openapi = await call('GET', '/openapi/v3');
+    assert.ok(openapi.body.paths['apis/stable.example.com/v1'].serverRelativeURL.startsWith('/openapi/v3/apis/stable.example.com/v1?hash='));
+  });
+});
+
+describe('object semantics', () => {
+  test('status subresource: main writes keep status, /status writes keep the rest; generation moves only on spec', async () => {
+    const created = await call('POST', CT, { ...cronTab('gen'), status: { observedGeneration: 99 } });
+    assert.equal(created.body.status, undefined, 'status dropped on create');
+    assert.equal(created.body.metadata.generation, 1);
+    const st = await call('PUT', `${CT}/gen/status`, { ...created.body, spec: { cronSpec: 'changed', image: 'x' }, status: { observedGeneration: 1 } });
+    assert.equal(st.status, 200);
+    assert.equal(st.body.spec.cronSpec, '* * * * *');
+    assert.equal(st.body.status.observedGeneration, 1);
+    assert.equal(st.body.metadata.generation, 1);
+    const labelled = await call('PATCH', `${CT}/gen`, { metadata: { labels: { a: 'b' } }, status: { observedGeneration: 5 } }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(labelled.body.metadata.generation, 1);
+    assert.equal(labelled.body.status.observedGeneration, 1);
+    const spec = await call('PATCH', `${CT}/gen`, { spec: { image: 'y' } }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(spec.body.metadata.generation, 2);
+  });
+
+  test('PUT without resourceVersion: refused for custom resources, unconditional for built-ins; PUT of a missing object is 404', async () => {
+    const cr = await call('PUT', `${CT}/gen`, cronTab('gen'));
+    assert.equal(cr.status, 422);
+    assert.match(cr.body.message, /metadata.resourceVersion: Invalid value: 0x0: must be specified for an update/);
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } };
+    assert.equal((await call('POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', lease)).status, 201);
+    const put = await call('PUT', '/apis/coordination.k8s.io/v1/namespaces/default/leases/l', { ...lease, spec: { ...lease.spec, holderIdentity: 'b' } });
+    assert.equal(put.status, 200);
+    assert.equal(put.body.spec.holderIdentity, 'b');
+    assert.equal((await call('PUT', '/apis/coordination.k8s.io/v1/namespaces/default/leases/none', { ...lease, metadata: { name: 'none' } })).status, 404);
+  });
+
+  test('a no-op write keeps the resourceVersion and emits no watch event', async () => {
+    const s = await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'noop' }, data: { a: '1' } });
+    const rv = sim.store.currentRevision;
+    const again = await call('PATCH', '/api/v1/namespaces/default/configmaps/noop', { data: { a: '1' } }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(again.body.metadata.resourceVersion, s.body.metadata.resourceVersion);
+    assert.equal(sim.store.currentRevision, rv);
+  });
+
+  test('Secret: stringData merges into data, type is immutable, immutable:true freezes data', async () => {
+    const s = await call('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'frozen' }, data: { a: Buffer.from('1').toString('base64') }, stringData: { a: '2', b: '3' }, immutable: true });
+    assert.deepEqual(s.body.data, { a: Buffer.from('2').toString('base64'), b: Buffer.from('3').toString('base64') });
+    assert.equal(s.body.stringData, undefined);
+    const change = await call('PATCH', '/api/v1/namespaces/default/secrets/frozen', { stringData: { a: 'x' } }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(change.status, 422);
+    assert.match(change.body.message, /data: Forbidden: field is immutable when `immutable` is set/);
+    const bad64 = await call('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'b64' }, data: { a: 'not base64!' } });
+    assert.equal(bad64.status, 400);
+    assert.match(bad64.body.message, /illegal base64 data at input byte/);
+  });
+
+  test('finalizers: delete only marks; no new finalizers while deleting; removing the last deletes', async () => {
+    await call('POST', CT, cronTab('fin', undefined, { finalizers: ['example.com/keep'] }));
+    const del = await call('DELETE', `${CT}/fin`);
+    assert.equal(del.status, 200);
+    assert.ok(del.body.metadata.deletionTimestamp);
+    assert.equal(del.body.metadata.generation, 2);
+    const add = await call('PATCH', `${CT}/fin`, { metadata: { finalizers: ['example.com/keep', 'example.com/more'] } }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(add.status, 422);
+    assert.match(add.body.message, /no new finalizers can be added if the object is being deleted/);
+    const drop = await call('PATCH', `${CT}/fin`, [{ op: 'remove', path: '/metadata/finalizers' }], { 'content-type': 'application/json-patch+json' });
+    assert.equal(drop.status, 200);
+    assert.equal((await call('GET', `${CT}/fin`)).status, 404);
+  });
+
+  test('dryRun=All on DELETE removes nothing', async () => {
+    await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'keep-me' } });
+    const r = await call('DELETE', '/api/v1/namespaces/default/configmaps/keep-me?dryRun=All');
+    assert.equal(r.status, 200);
+    assert.equal((await call('GET', '/api/v1/namespaces/default/configmaps/keep-me')).status, 200);
+  });
+
+  test('server-side apply creates with 201, requires a fieldManager', async () => {
+    const body = JSON.stringify(cronTab('applied'));
+    const none = await call('PATCH', `${CT}/applied`, body, { 'content-type': 'application/apply-patch+yaml' });
+    assert.equal(none.status, 400);
+    const created = await call('PATCH', `${CT}/applied?fieldManager=me`, body, { 'content-type': 'application/apply-patch+yaml' });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.metadata.managedFields[0].manager, 'me');
+    assert.equal(created.body.metadata.managedFields[0].operation, 'Apply');
+  });
+});
+
+describe('garbage collection', () => {
+  function cronJob(name: string, owner: any, block = true) {
+    return {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: {
+        name,
+        ownerReferences: [{ apiVersion: 'stable.example.com/v1', kind: 'CronTab', name: owner.metadata.name, uid: owner.metadata.uid, controller: true, blockOwnerDeletion: block }],
+      },
+      spec: { schedule: '* * * * *', jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'c', image: 'x' }] } } } } },
+    };
+  }
+  const CJ = '/apis/batch/v1/namespaces/default/cronjobs';
+
+  test('Background: deleting the owner deletes its dependents', async () => {
+    const owner = (await call('POST', CT, cronTab('bg-owner'))).body;
+    assert.equal((await call('POST', CJ, cronJob('bg-dep', owner))).status, 201);
+    await call('DELETE', `${CT}/bg-owner`);
+    await waitFor(async () => (await call('GET', `${CJ}/bg-dep`)).status === 404, 'dependent deleted');
+  });
+
+  test('Foreground: the owner stays, marked, until blocking dependents are gone', async () => {
+    const owner = (await call('POST', CT, cronTab('fg-owner'))).body;
+    await call('POST', CJ, { ...cronJob('fg-dep', owner), metadata: { ...cronJob('fg-dep', owner).metadata, finalizers: ['example.com/hold'] } });
+    const del = await call('DELETE', `${CT}/fg-owner`, { propagationPolicy: 'Foreground' });
+    assert.ok(del.body.metadata.finalizers.includes('foregroundDeletion'));
+    await waitFor(async () => (await call('GET', `${CJ}/fg-dep`)).body.metadata?.deletionTimestamp, 'dependent marked for deletion');
+    await sim.gc.idle();
+    assert.equal((await call('GET', `${CT}/fg-owner`)).status, 200, 'owner waits for the dependent');
+    await call('PATCH', `${CJ}/fg-dep`, { metadata: { finalizers: null } }, { 'content-type': 'application/merge-patch+json' });
+    await waitFor(async () => (await call('GET', `${CT}/fg-owner`)).status === 404, 'owner deleted after its dependent');
+  });
+
+  test('Orphan: dependents lose the owner reference and stay', async () => {
+    const owner = (await call('POST', CT, cronTab('or-owner'))).body;
+    await call('POST', CJ, cronJob('or-dep', owner));
+    await call('DELETE', `${CT}/or-owner`, { propagationPolicy: 'Orphan' });
+    await waitFor(async () => (await call('GET', `${CT}/or-owner`)).status === 404, 'owner deleted');
+    const dep = await call('GET', `${CJ}/or-dep`);
+    assert.equal(dep.status, 200);
+    assert.equal(dep.body.metadata.ownerReferences, undefined);
+  });
+
+  test('a dependent whose owner never existed is collected', async () => {
+    await call('POST', CJ, cronJob('orphaned-at-birth', { metadata: { name: 'ghost', uid: '00000000-0000-0000-0000-000000000000' } }));
+    await waitFor(async () => (await call('GET', `${CJ}/orphaned-at-birth`)).status === 404, 'collected');
+  });
+});
+
+describe('CRD lifecycle', () => {
+  test('a new CRD is served once Established; deleting it removes its objects, then stops serving', async () => {
+    const crd = structuredClone(CRD);
+    crd.metadata.name = 'widgets.demo.example.com';
+    crd.spec.group = 'demo.example.com';
+    crd.spec.names = { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' };
+    crd.spec.scope = 'Cluster';
+    const created = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    assert.equal(created.status, 201);
+    const established = created.body.status.conditions.find((c: { type: string }) => c.type === 'Established');
+    assert.equal(established.status, 'True');
+    const w = await call('POST', '/apis/demo.example.com/v1/widgets', { apiVersion: 'demo.example.com/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: { cronSpec: 'x', image: 'y' } });
+    assert.equal(w.status, 201);
+    assert.equal(w.body.metadata.namespace, undefined);
+    await call('DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.demo.example.com');
+    await waitFor(async () => (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.demo.example.com')).status === 404, 'CRD removed');
+    assert.equal(sim.store.count('widgets.demo.example.com'), 0);
+    assert.equal((await call('GET', '/apis/demo.example.com/v1/widgets')).status, 404);
+  });
+});
+
+describe('Events', () => {
+  test('core and events.k8s.io are two views of the same objects, with involvedObject field selectors', async () => {
+    const ev = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'ct.1' },
+      involvedObject: { kind: 'CronTab', namespace: 'default', name: 'gen', apiVersion: 'stable.example.com/v1' },
+      reason: 'Synced',
+      message: 'CronJob created',
+      type: 'Normal',
+      count: 1,
+      source: { component: 'kreconcile' },
+    };
+    assert.equal((await call('POST', '/api/v1/namespaces/default/events', ev)).status, 201);
+    const v1 = await call('GET', '/apis/events.k8s.io/v1/namespaces/default/events/ct.1');
+    assert.equal(v1.body.apiVersion, 'events.k8s.io/v1');
+    assert.equal(v1.body.note, 'CronJob created');
+    assert.equal(v1.body.regarding.name, 'gen');
+    assert.equal(v1.body.deprecatedCount, 1);
+    const sel = await call('GET', '/api/v1/events?fieldSelector=involvedObject.kind%3DCronTab,involvedObject.name%3Dgen,reason%3DSynced');
+    assert.deepEqual(sel.body.items.map((i: any) => i.metadata.name), ['ct.1']);
+    const none = await call('GET', '/api/v1/events?fieldSelector=involvedObject.name%3Dother');
+    assert.equal(none.body.items.length, 0);
+    assert.equal(sim.gc.expireEvents(Date.now() + 2 * 3600 * 1000), 1, 'expired after the TTL');
+  });
+});
+
+describe('list and watch details', () => {
+  test('Table output when asked for it', async () => {
+    const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
+    const r = await call('GET', '/api/v1/namespaces/default/secrets?limit=500', undefined, { accept });
+    assert.equal(r.headers.get('content-type'), 'application/json;as=Table;v=v1;g=meta.k8s.io');
+    assert.equal(r.body.kind, 'Table');
+    assert.deepEqual(r.body.columnDefinitions.slice(0, 2).map((c: { name: string }) => c.name), ['Name', 'Type']);
+    const plain = await call('GET', '/api/v1/namespaces/default/secrets');
+    assert.equal(plain.body.kind, 'SecretList');
+    assert.equal(plain.body.items[0].kind, undefined, 'built-in list items carry no TypeMeta');
+    const crs = await call('GET', CT);
+    assert.equal(crs.body.items[0].kind, 'CronTab', 'custom resource list items do');
+  });
+
+  test('resourceVersionMatch without resourceVersion is 422; a future resourceVersion is 504', async () => {
+    assert.equal((await call('GET', '/api/v1/secrets?resourceVersionMatch=NotOlderThan')).status, 422);
+    assert.equal((await call('GET', `/api/v1/secrets?resourceVersion=${sim.store.currentRevision + 1000}`)).status, 504);
+  });
+
+  test('watch with resourceVersion=0 starts with synthetic ADDED; bookmarks and timeoutSeconds end it', async () => {
+    const res = await fetch(`${sim.url}/api/v1/namespaces?watch=true&resourceVersion=0&allowWatchBookmarks=true&timeoutSeconds=1`);
+    const text = await res.text();
+    const events = text.trim().split('\n').map((l) => JSON.parse(l));
+    const added = events.filter((e) => e.type === 'ADDED').map((e) => e.object.metadata.name);
+    assert.ok(added.includes('default') && added.includes('kube-system'));
+    const bookmark = events.find((e) => e.type === 'BOOKMARK');
+    assert.deepEqual(Object.keys(bookmark.object.metadata), ['resourceVersion']);
+    assert.equal(bookmark.object.kind, 'Namespace');
+  });
+
+  test('a watcher that stops reading is dropped instead of buffering without bound', async () => {
+    const small = await startKubeSim({ maxWatchBufferBytes: 256 * 1024 });
+    try {
+      const url = new URL(`${small.url}/api/v1/namespaces/default/configmaps?watch=true`);
+      const closed = new Promise<void>((resolve) => {
+        const req = http.get(url, (res) => {
+          res.pause(); // never read
+          res.on('close', () => resolve());
+          res.on('error', () => resolve());
+        });
+        req.on('error', () => resolve());
+      });
+      await waitFor(() => small.watches.size === 1, 'watch open');
+      const ctx = { user: { username: 't', groups: [] }, dryRun: false, fieldValidation: 'Ignore' as const, warnings: [] };
+      const info = small.registry.lookup('', 'v1', 'configmaps')!;
+      const blob = 'x'.repeat(512 * 1024);
+      for (let i = 0; i < 200 && small.watches.size > 0; i++) await small.api.create(ctx, info, 'default', { metadata: { name: `big-${i}` }, data: { blob } });
+      assert.equal(small.watches.size, 0, 'the slow watcher was closed');
+      await closed;
+    } finally {
+      await small.stop();
+    }
+  });
+});
