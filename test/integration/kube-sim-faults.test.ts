@@ -77,13 +77,13 @@ describe('fault switches', () => {
     await admin('POST', '/faults/errors', { resource: 'secrets', code: 503, ratio: 1 });
     const r503 = await fetch(`${sim.url}/api/v1/namespaces/default/secrets`);
     assert.equal(r503.status, 503);
-    assert.equal((await r503.json()).reason, 'ServiceUnavailable');
+    assert.equal(((await r503.json()) as { reason: string }).reason, 'ServiceUnavailable');
     assert.equal(r503.headers.get('retry-after'), '1');
     assert.equal((await fetch(`${sim.url}/api/v1/namespaces/default/configmaps`)).status, 200);
     await admin('POST', '/faults/errors', { resource: 'secrets', code: 500, ratio: 1 });
     const r500 = await fetch(`${sim.url}/api/v1/namespaces/default/secrets`);
     assert.equal(r500.status, 500);
-    assert.equal((await r500.json()).reason, 'InternalError');
+    assert.equal(((await r500.json()) as { reason: string }).reason, 'InternalError');
     // A ratio of 0.5 fails some and passes some (seeded by chance; 40 tries make both near-certain).
     await admin('POST', '/faults/errors', { resource: 'secrets', code: 500, ratio: 0.5 });
     const codes = new Set<number>();
