@@ -128,7 +128,7 @@ export interface DriverStats {
   refusalMessages: Record<string, string>;
 }
 
-type Op = 'ct.create' | 'ct.update' | 'ct.delete' | 's.create' | 's.update' | 's.delete';
+export type Op = 'ct.create' | 'ct.update' | 'ct.delete' | 's.create' | 's.update' | 's.delete';
 
 const CRON_SPECS = ['*/5 * * * *', '0 * * * *', '15 3 * * 1-5', '*/10 8-18 * * *', '0 0 1 * *', '30 2 * * 0'];
 const TIME_ZONES = ['Europe/Paris', 'America/New_York', 'Asia/Tokyo', 'UTC'];
@@ -164,11 +164,20 @@ function classify(err: unknown): { cls: string; message: string } {
  * loops. Names are never reused, so every CronTab incarnation has its own name
  * and owner uid. Keeps between `minObjects` and `maxObjects` of each kind per run.
  */
+/** What the driver did between two snapshots. */
+export function statsSince(before: DriverStats, after: DriverStats): DriverStats {
+  const sub = (a: Record<string, number>, b: Record<string, number>) =>
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)] as const).filter(([, v]) => v !== 0));
+  return { changes: after.changes - before.changes, byOp: sub(after.byOp, before.byOp), refused: sub(after.refused, before.refused), refusalMessages: after.refusalMessages };
+}
+
 export class Driver {
   readonly stats: DriverStats = { changes: 0, byOp: {}, refused: {}, refusalMessages: {} };
   /** Names that exist (as far as the driver knows), per kind, as "namespace/name". */
   readonly cronTabs = new Set<string>();
   readonly secrets = new Set<string>();
+  /** Every refused write (the first 5,000): op, class and the API's message. */
+  readonly refusals: { op: Op; cls: string; message: string }[] = [];
   /** Passwords the driver wrote, so a test can assert no API answer ever repeats one. */
   readonly passwordsWritten = new Set<string>();
   private seq = 0;
@@ -186,6 +195,11 @@ export class Driver {
   ) {
     this.custom = kubeconfig.makeApiClient(k8s.CustomObjectsApi);
     this.core = kubeconfig.makeApiClient(k8s.CoreV1Api);
+  }
+
+  /** A copy of the counters, to tell one phase of a scenario from another. */
+  snapshot(): DriverStats {
+    return structuredClone(this.stats);
   }
 
   start(): void {
@@ -247,6 +261,7 @@ export class Driver {
       const { cls, message } = classify(err);
       this.stats.refused[cls] = (this.stats.refused[cls] ?? 0) + 1;
       this.stats.refusalMessages[cls] ??= message;
+      if (this.refusals.length < 5_000) this.refusals.push({ op, cls, message });
       return { op, ok: false };
     }
   }
@@ -391,6 +406,8 @@ export interface Harness {
   startWebhook(): Promise<void>;
   /** Register the ValidatingWebhookConfiguration from infra/ (failurePolicy Fail for Secrets). */
   registerWebhook(): Promise<void>;
+  /** API answers so far by client (worker, relay, other) and code class: `answers('worker 5xx')`. */
+  answers(key: string): number;
   /** A relay's Prometheus counter, summed over its labels (read from its /metrics). */
   relayMetric(relay: ManagedProcess, name: string): Promise<number>;
   check(only?: { cronTabs?: boolean; secrets?: boolean }): Promise<CheckResult>;
@@ -420,6 +437,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         const meta = info.responseObject?.metadata as Obj['metadata'] | undefined;
         const owner = meta?.ownerReferences?.find((r) => r.controller)?.uid ?? `no-owner:${meta?.namespace}/${meta?.name}`;
         creates.set(owner, (creates.get(owner) ?? 0) + 1);
+      }),
+    );
+
+    // API answers by client and code class ("worker 5xx", "relay 2xx"…): shows a fault reached its target.
+    const answers = new Map<string, number>();
+    cleanups.push(
+      sim.onRequestComplete((info) => {
+        const agent = info.userAgent?.startsWith('kreconcile-worker') ? 'worker' : info.userAgent?.startsWith('kreconcile-relay') ? 'relay' : 'other';
+        const key = `${agent} ${Math.floor(info.code / 100)}xx`;
+        answers.set(key, (answers.get(key) ?? 0) + 1);
       }),
     );
 
@@ -631,6 +658,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       async registerWebhook() {
         await objects.create(devWebhookConfiguration(webhookUrl, caPem));
       },
+      answers: (key) => answers.get(key) ?? 0,
       async relayMetric(relay, name) {
         const port = healthPorts.get(relay.name);
         if (!port) throw new Error(`${relay.name}: health port unknown`);
@@ -645,13 +673,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       check,
       async waitConverged(timeoutMs, only) {
         const started = Date.now();
+        const partial = !!only && !(only.cronTabs && only.secrets);
         let result = await check(only);
         const wrongAtStart = result.wrong.length;
         const done = (converged: boolean): Convergence => ({ seconds: (Date.now() - started) / 1000, converged, wrongAtStart, result });
         for (;;) {
           // Converged: nothing wrong, then nothing left in the queue, then still nothing wrong
-          // (a late pass must not undo the state, nor create a CronJob twice).
-          if (result.wrong.length === 0 && (await queueIdle())) {
+          // (a late pass must not undo the state, nor create a CronJob twice). A partial
+          // check does not wait for the queue: the other kind may be kept busy on purpose.
+          if (result.wrong.length === 0 && (partial || (await queueIdle()))) {
             result = await check(only);
             if (result.wrong.length === 0 && result.duplicateCreates === 0) return done(true);
           }

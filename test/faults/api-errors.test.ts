@@ -1,0 +1,51 @@
+// Scenario 5: the API answers 5xx on a share of requests and hangs on others,
+// for every client (workers, relays, the driver, the checker), while the
+// workers run. Switched through kube-sim's admin endpoint, as an operator
+// would. The faults stay on until everything has converged.
+//
+// Workers retry a failed reconcile with exponential backoff (0.5 s × 2ⁿ, 8
+// attempts); the relay backs off and resumes its watches; a Lease renewal that
+// fails may move the leadership, which the standby picks up from the
+// checkpoint. Bound: a few backoff steps (0.5 + 1 + 2 + 4 s) on a job that
+// fails several times in a row, plus the hangs.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { reportLine, sleep, startHarness } from './harness.ts';
+
+const CONVERGE_BOUND_S = 45;
+
+async function admin(url: string, path: string, method: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  assert.equal(res.status, 200, `admin ${method} ${path}: ${res.status}`);
+  return res.json();
+}
+
+test('5: the API fails (5xx) or hangs on a share of requests while workers run: every object converges', async (t) => {
+  const h = await startHarness({ workers: 3, resyncInterval: '10m' });
+  try {
+    const adminUrl = h.sim.adminUrl!;
+    h.driver.start();
+    await sleep(2_000);
+    const worker5xxBefore = h.answers('worker 5xx');
+    await admin(adminUrl, '/faults/errors', 'POST', { code: 500, ratio: 0.1 });
+    await admin(adminUrl, '/faults/errors', 'POST', { resource: 'secrets', code: 503, ratio: 0.1 });
+    await admin(adminUrl, '/faults/errors', 'POST', { resource: 'cronjobs', code: 504, ratio: 0.1 });
+    await admin(adminUrl, '/faults/hang', 'POST', { seconds: 2, ratio: 0.03 });
+    const state = (await admin(adminUrl, '/faults', 'GET')) as { errors: unknown[]; hangs: unknown[] };
+    assert.equal(state.errors.length, 3);
+    assert.equal(state.hangs.length, 1);
+    await sleep(10_000);
+    await h.driver.stop();
+    const conv = await h.waitConverged(CONVERGE_BOUND_S * 1000);
+    const workerErrors = h.answers('worker 5xx') - worker5xxBefore;
+    await admin(adminUrl, '/faults', 'DELETE');
+    t.diagnostic(reportLine('api-5xx-hang', h, conv, { worker5xx: workerErrors, relay5xx: h.answers('relay 5xx'), driverRefused: h.driver.stats.refused }));
+    assert.ok(workerErrors > 10, `workers met the injected errors (${workerErrors})`);
+    assert.ok(h.driver.stats.changes > 50, `the stream made changes (${h.driver.stats.changes})`);
+    assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
+    assert.equal(conv.result.duplicateCreates, 0);
+    assert.ok(conv.converged && conv.seconds <= CONVERGE_BOUND_S, `converged within ${CONVERGE_BOUND_S} s (${conv.seconds} s)`);
+  } finally {
+    await h.stop();
+  }
+});
