@@ -156,7 +156,9 @@ export async function startKubeSim(opts: KubeSimOptions = {}): Promise<KubeSim> 
     tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-sim-'));
     kubeconfigPath = path.join(tempDir, 'kubeconfig');
   }
-  fs.writeFileSync(kubeconfigPath, kubeconfigYaml, { mode: 0o600 });
+  // Written whole, then renamed: whoever waits for the file never reads half of it.
+  fs.writeFileSync(`${kubeconfigPath}.tmp-${process.pid}`, kubeconfigYaml, { mode: 0o600 });
+  fs.renameSync(`${kubeconfigPath}.tmp-${process.pid}`, kubeconfigPath);
   const kubeconfig = new KubeConfig();
   kubeconfig.loadFromString(kubeconfigYaml);
   log.info({ url, admin: admin?.url, kubeconfig: kubeconfigPath }, 'kube-sim serving');

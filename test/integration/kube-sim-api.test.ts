@@ -363,3 +363,23 @@ describe('list and watch details', () => {
     }
   });
 });
+
+describe('request hook (for audit backends)', () => {
+  test('onRequestComplete reports each finished request with verb, resource, code and user', async () => {
+    const seen: Array<{ verb: string; resource?: string; name?: string; namespace?: string; code: number; user: { username: string } }> = [];
+    const off = sim.onRequestComplete((info) => seen.push(info));
+    await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'audited' } });
+    await call('DELETE', '/api/v1/namespaces/default/configmaps/audited', undefined, { 'impersonate-user': 'alice' });
+    await call('GET', '/api/v1/namespaces/default/configmaps/audited');
+    await waitFor(() => seen.length >= 3, 'three completed requests');
+    off();
+    assert.deepEqual(
+      seen.map((s) => [s.verb, s.resource, s.namespace, s.name, s.code, s.user.username]),
+      [
+        ['create', 'configmaps', 'default', undefined, 201, 'kubernetes-admin'],
+        ['delete', 'configmaps', 'default', 'audited', 200, 'alice'],
+        ['get', 'configmaps', 'default', 'audited', 404, 'kubernetes-admin'],
+      ],
+    );
+  });
+});
