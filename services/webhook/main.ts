@@ -7,7 +7,7 @@ import { startHealthServer } from '../common/health.ts';
 import { createRegistry } from '../common/metrics.ts';
 import { passwordPolicyFrom, passwordPolicyOptions } from '../common/password-policy.ts';
 import { defineRole } from '../common/role.ts';
-import { createApp } from './app.ts';
+import { createListener } from './app.ts';
 import { createWebhookMetrics } from './metrics.ts';
 import { startWebhookServer } from './server.ts';
 
@@ -32,7 +32,7 @@ export default defineRole({
     shutdown.register('health server', () => health.close());
 
     const policy = passwordPolicyFrom(config);
-    const app = createApp({ log, policy, metrics });
+    const app = createListener({ log, policy, metrics });
     const server = await startWebhookServer({ app, certFile: config.tlsCert, keyFile: config.tlsKey, port: config.port, host: config.host, log });
     shutdown.register('webhook server', () => server.close());
     health.addCheck('https', () => server.server.listening || 'HTTPS server not listening');

@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { createCA } from '../../services/common/certs.ts';
 import { silentLogger } from '../../services/common/logger.ts';
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
-import { createApp } from '../../services/webhook/app.ts';
+import { createListener } from '../../services/webhook/app.ts';
 import { startWebhookServer, type WebhookServer } from '../../services/webhook/server.ts';
 
 const execFileAsync = promisify(execFile);
@@ -45,7 +45,7 @@ before(async () => {
   const pem = ca.issue({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 });
   fs.writeFileSync(path.join(tmp, 'tls.crt'), pem.cert);
   fs.writeFileSync(path.join(tmp, 'tls.key'), pem.key);
-  webhook = await startWebhookServer({ app: createApp({ log: silentLogger }), certFile: path.join(tmp, 'tls.crt'), keyFile: path.join(tmp, 'tls.key'), port: 0, host: '127.0.0.1', log: silentLogger });
+  webhook = await startWebhookServer({ app: createListener({ log: silentLogger }), certFile: path.join(tmp, 'tls.crt'), keyFile: path.join(tmp, 'tls.key'), port: 0, host: '127.0.0.1', log: silentLogger });
   sim = await startKubeSim();
 
   await kubectl('apply', '-f', path.join(ROOT, 'infra/k8s/crontab-crd.yaml'));

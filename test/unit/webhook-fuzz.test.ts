@@ -1,18 +1,18 @@
 // Property: whatever arrives, the webhook answers a 200 AdmissionReview echoing
 // the uid or a 4xx Status, never a 5xx, never a hang, and keeps serving after.
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { silentLogger } from '../../services/common/logger.ts';
-import { createApp } from '../../services/webhook/app.ts';
+import { createListener } from '../../services/webhook/app.ts';
 
 let server: Server;
 let base: string;
 
 before(async () => {
-  server = createApp({ log: silentLogger }).listen(0, '127.0.0.1');
+  server = http.createServer(createListener({ log: silentLogger })).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
