@@ -1,0 +1,115 @@
+// `kreconcile dev` as a newcomer runs it: a child process, driven with kubectl.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+
+let dir: string;
+let dev: ReturnType<typeof spawn>;
+let kubectlEnv: NodeJS.ProcessEnv;
+let exited: Promise<number | string>;
+
+function kubectl(...args: string[]) {
+  return run('kubectl', args, { env: kubectlEnv, timeout: 30_000 });
+}
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kreconcile-dev-'));
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  // Its own process group, so the test can check that Ctrl-C leaves nothing behind.
+  dev = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'services', 'cli.ts'), 'dev', '--kubeconfig-out', kubeconfig], {
+    cwd: ROOT,
+    detached: true,
+    env: { ...process.env, REDIS_URL: '', DEV_WORKERS: '2', LOG_JSON: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  exited = new Promise((resolve) => dev.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  let stderr = '';
+  dev.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dev did not become ready in 90 s; stderr:\n${stderr}`)), 90_000);
+    readline.createInterface({ input: dev.stdout! }).on('line', (line) => {
+      if (line.includes('dev environment ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => reject(new Error(`dev exited (${code}) before it was ready; stderr:\n${stderr}`)));
+  });
+  assert.match(stderr, /export KUBECONFIG=/, 'dev prints how to point kubectl at it');
+  kubectlEnv = { ...process.env, KUBECONFIG: kubeconfig, HOME: dir, KUBECACHEDIR: path.join(dir, 'cache') };
+});
+
+after(async () => {
+  if (dev && dev.exitCode === null && dev.signalCode === null) {
+    try {
+      process.kill(-dev.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('an applied CronTab gets its CronJob and a Ready status', async () => {
+  await kubectl('apply', '-f', path.join(ROOT, 'examples', 'crontab.yaml'));
+  const name = (await kubectl('get', '-f', path.join(ROOT, 'examples', 'crontab.yaml'), '-o', 'jsonpath={.metadata.name}')).stdout;
+  const schedule = await eventually('the CronJob', async () => {
+    const out = await kubectl('get', 'cronjob', name, '-o', 'jsonpath={.spec.schedule}');
+    return out.stdout || undefined;
+  });
+  const wanted = (await kubectl('get', 'ct', name, '-o', 'jsonpath={.spec.cronSpec}')).stdout;
+  assert.equal(schedule, wanted);
+  await eventually('Ready=True', async () => {
+    const out = await kubectl('get', 'ct', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}');
+    return out.stdout === 'True' ? true : undefined;
+  });
+});
+
+test('a weak password is refused with the webhook\'s message, a strong one is stored', async () => {
+  await assert.rejects(kubectl('create', 'secret', 'generic', 'weak-db', '--from-literal=password=short'), (err: { stderr: string }) => {
+    assert.match(err.stderr, /admission webhook "secrets\.kreconcile\.example\.com" denied the request: .*password/);
+    assert.doesNotMatch(err.stderr, /\bshort\b/, 'the message never repeats the password');
+    return true;
+  });
+  await kubectl('create', 'secret', 'generic', 'strong-db', '--from-literal=password=correct-horse-battery-staple-42');
+  const out = await kubectl('get', 'secret', 'strong-db', '-o', 'jsonpath={.metadata.name}');
+  assert.equal(out.stdout, 'strong-db');
+});
+
+test('Ctrl-C (SIGINT) stops every process of the group', async () => {
+  process.kill(-dev.pid!, 'SIGINT');
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
+  assert.notEqual(code, 'timeout', 'dev exits within 30 s of Ctrl-C');
+  // Give the children the same grace, then nothing of the group may remain.
+  await eventually('the process group to be empty', async () => {
+    try {
+      process.kill(-dev.pid!, 0);
+      return undefined;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH' ? true : undefined;
+    }
+  }, 20_000);
+});
