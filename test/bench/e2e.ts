@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawnRole, type RoleProcess } from '../../services/dev/processes.ts';
 import { freePort, startRedisServer, type RedisServer } from '../../services/dev/redis.ts';
@@ -99,12 +100,27 @@ function watchCronJobs(server: string, rv: string, onImage: (name: string, image
   return () => req.destroy();
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
 async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
 async function main(): Promise<void> {
   redis = await startRedisServer();
+  const info = new Redis(redis.url);
+  const redisProcessId = Number(/process_id:(\d+)/.exec(await info.info('server'))?.[1]);
+  info.disconnect();
+  const redisPid = () => redisProcessId;
   const kubeconfigPath = path.join(tmp, 'kubeconfig');
   const sim = spawnRole('sim', { args: ['--port', '0', '--kubeconfig-out', kubeconfigPath], env: { LOG_LEVEL: 'info', SIM_HISTORY: '200000' } });
   children.push(sim);
@@ -118,9 +134,12 @@ async function main(): Promise<void> {
 
   const common = { KUBECONFIG: kubeconfigPath, REDIS_URL: redis.url, QUEUE_NAME: QUEUE, QUEUE_PREFIX: PREFIX, LOG_LEVEL: 'warn' };
   const relayPort = await freePort();
-  children.push(spawnRole('relay', { env: { ...common, HEALTH_PORT: String(relayPort), LEADER_ELECTION: 'false', RESYNC_INTERVAL: '0' } }));
+  const roles: Record<string, RoleProcess> = { sim };
+  children.push((roles.relay = spawnRole('relay', { env: { ...common, HEALTH_PORT: String(relayPort), LEADER_ELECTION: 'false', RESYNC_INTERVAL: '0' } })));
   const workerPorts = [await freePort(), await freePort()];
-  for (const port of workerPorts) children.push(spawnRole('worker', { env: { ...common, HEALTH_PORT: String(port), WORKER_CONCURRENCY: CONCURRENCY } }));
+  workerPorts.forEach((port, i) => children.push((roles[`worker${i + 1}`] = spawnRole('worker', { env: { ...common, HEALTH_PORT: String(port), WORKER_CONCURRENCY: CONCURRENCY } }))));
+  const cpu = () => Object.fromEntries(Object.entries(roles).map(([name, r]) => [name, cpuSeconds(r.child.pid)]).concat([['redis', cpuSeconds(redisPid())], ['driver', process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6]]));
+  const cpuDelta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, +(b[k]! - a[k]!).toFixed(2)]));
   const ready = (port: number) => () =>
     new Promise<boolean>((resolve) => http.get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => (r.resume(), resolve(r.statusCode === 200))).on('error', () => resolve(false)));
   for (const port of [relayPort, ...workerPorts]) await waitFor(`role on port ${port} to be ready`, ready(port), 60_000, 200);
@@ -167,6 +186,7 @@ async function main(): Promise<void> {
     }
   });
   const before = await counters(workerPorts);
+  const cpuBefore = cpu();
   const start = performance.now();
   const inflight: Promise<unknown>[] = [];
   for (let i = 0; i < total; i++) {
@@ -188,6 +208,7 @@ async function main(): Promise<void> {
   await idle(60_000);
   const phaseSeconds = (performance.now() - start) / 1000;
   const after = await counters(workerPorts);
+  const cpuLatency = cpuDelta(cpuBefore, cpu());
   stopWatch();
   const latencies: number[] = [];
   let missing = 0;
@@ -212,6 +233,7 @@ async function main(): Promise<void> {
   await idle(300_000);
   note(`${all.length} CronTabs converged in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   const beforeResync = await counters(workerPorts);
+  const cpuResyncBefore = cpu();
   const resyncStart = performance.now();
   for (let i = 0; i < all.length; i += 1000) {
     await queue.addBulk(
@@ -224,6 +246,7 @@ async function main(): Promise<void> {
   await waitFor('the resync to be processed', async () => (await counters(workerPorts)).reconciles - beforeResync.reconciles >= all.length, 300_000, 20);
   const resyncSeconds = (performance.now() - resyncStart) / 1000;
   const afterResync = await counters(workerPorts);
+  const cpuResync = cpuDelta(cpuResyncBefore, cpu());
 
   const changesPerSecond = total / driveSeconds;
   console.log(
@@ -241,6 +264,9 @@ async function main(): Promise<void> {
       resyncObjects: all.length,
       resyncReconcilesPerSec: Math.round((afterResync.reconciles - beforeResync.reconciles) / resyncSeconds),
       resyncWrites: afterResync.writes - beforeResync.writes,
+      latencyPhaseCpuSeconds: cpuLatency,
+      resyncCpuSeconds: cpuResync,
+      loadAverage1m: +os.loadavg()[0]!.toFixed(1),
       workers: 2,
       concurrency: Number(CONCURRENCY),
       cpus: os.cpus().length,

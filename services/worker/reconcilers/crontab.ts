@@ -259,6 +259,27 @@ export function statusChange(ct: CronTab, want: CronTabStatus): StatusPatch | un
   return isDeepStrictEqual(have, next) ? undefined : next;
 }
 
+// ---------------------------------------------------------------- validation
+
+const specProblemsCache = new Map<string, ReturnType<typeof cronTabSpecProblems>>();
+const SPEC_CACHE_MAX = 10_000;
+
+/**
+ * cronTabSpecProblems, remembered per spec: parsing a schedule (and its time zone)
+ * costs more than the rest of a converged reconcile, and a resync sees the same
+ * specs again and again. The key is the whole spec, so the answer cannot go stale.
+ */
+export function specProblems(spec: unknown): ReturnType<typeof cronTabSpecProblems> {
+  const key = JSON.stringify(spec) ?? 'undefined';
+  let problems = specProblemsCache.get(key);
+  if (!problems) {
+    problems = cronTabSpecProblems(spec);
+    if (specProblemsCache.size >= SPEC_CACHE_MAX) specProblemsCache.clear();
+    specProblemsCache.set(key, problems);
+  }
+  return problems;
+}
+
 // ---------------------------------------------------------------- act
 
 function cronTabRef(ct: CronTab): ObjectRef {
@@ -297,7 +318,7 @@ export async function reconcileCronTab(ctx: ReconcileContext, key: ObjectKey): P
   if (ct.metadata.deletionTimestamp) return done();
   const changes: string[] = [];
 
-  const problems = cronTabSpecProblems(ct.spec);
+  const problems = specProblems(ct.spec);
   if (problems.length) {
     const message = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
     const before = changes.length;
