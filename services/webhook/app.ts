@@ -27,10 +27,10 @@ export interface WebhookDeps {
 type Validator = (request: AdmissionRequest, policy: PasswordPolicy) => Decision;
 
 /** Validators by `group/kind`; kinds not listed are allowed. */
-const VALIDATORS: Record<string, Validator> = {
-  '/Secret': validateSecret,
-  'stable.example.com/CronTab': (request) => validateCronTab(request),
-};
+const VALIDATORS = new Map<string, Validator>([
+  ['/Secret', validateSecret],
+  ['stable.example.com/CronTab', (request) => validateCronTab(request)],
+]);
 
 class HttpProblem extends Error {
   constructor(
@@ -45,7 +45,7 @@ const badRequest = (message: string) => new HttpProblem(400, 'BadRequest', messa
 
 export function validate(request: AdmissionRequest, policy: PasswordPolicy): Decision {
   if (request.operation === 'DELETE' || request.operation === 'CONNECT') return { allowed: true };
-  const validator = VALIDATORS[`${request.kind.group}/${request.kind.kind}`];
+  const validator = VALIDATORS.get(`${request.kind.group}/${request.kind.kind}`);
   if (!validator) return { allowed: true };
   // A CREATE or UPDATE always carries the object; without it there is nothing to judge.
   if (request.object === null || typeof request.object !== 'object') {
