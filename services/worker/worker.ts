@@ -179,7 +179,25 @@ export async function startWorker(opts: StartWorkerOptions = {}): Promise<Runnin
   worker.on('error', (err) => log.error({ err: err.message }, 'queue error'));
   worker.on('failed', (job, err) => {
     if (job && err instanceof UnrecoverableError) log.warn({ key: job.data.key, reason: err.message }, 'job failed permanently');
-    else if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) log.error({ key: job.data.key, err: err.message, attempts: job.attemptsMade }, 'job failed after its last attempt');
+    else if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      log.error({ key: job.data.key, err: err.message, attempts: job.attemptsMade }, 'job failed after its last attempt');
+      // A person looking at the object should see why it is stuck; the next resync tries again.
+      let key: ObjectKey | undefined;
+      try {
+        key = parseKey(job.data.key);
+      } catch {
+        key = undefined;
+      }
+      if (key) {
+        void ctx.events.record({
+          regarding: { apiVersion: key.kind === 'CronTab' ? 'stable.example.com/v1' : 'v1', kind: key.kind, namespace: key.namespace, name: key.name },
+          type: 'Warning',
+          reason: 'ReconcileFailed',
+          action: 'Reconcile',
+          note: `gave up after ${job.attemptsMade} attempts: ${err.message}`,
+        });
+      }
+    }
   });
 
   return {

@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   const server = String(simReady.url);
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  const kube = await KubeClient.create({ kubeconfig: kc, userAgent: 'bench-driver', fieldManager: 'bench', maxSockets: 128 });
+  const kube = await KubeClient.create({ kubeconfig: kc, userAgent: 'bench-driver', fieldManager: 'bench', maxSockets: 128, timeoutMs: 60_000 });
   await installCronTabCrd(kube);
   await kube.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
 
@@ -189,13 +189,14 @@ async function main(): Promise<void> {
   const cpuBefore = cpu();
   const start = performance.now();
   const inflight: Promise<unknown>[] = [];
+  let driverErrors = 0;
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / RATE;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     // Measured from the scheduled time: a driver that fell behind does not hide the delay.
     sentAt[i] = Math.min(due, performance.now());
-    inflight.push(kube.mergePatch(CRONTABS, NS, names[i % KEYS]!, { spec: { image: `img-${i}` } }));
+    inflight.push(kube.mergePatch(CRONTABS, NS, names[i % KEYS]!, { spec: { image: `img-${i}` } }).catch(() => driverErrors++));
   }
   await Promise.all(inflight);
   const driveSeconds = (performance.now() - start) / 1000;
@@ -259,6 +260,7 @@ async function main(): Promise<void> {
       maxMs: +(latencies.at(-1) ?? NaN).toFixed(1),
       superseded,
       missing,
+      driverErrors,
       reconcilesPerSec: Math.round((after.reconciles - before.reconciles) / phaseSeconds),
       apiWritesPerChange: +((after.writes - before.writes) / total).toFixed(2),
       resyncObjects: all.length,

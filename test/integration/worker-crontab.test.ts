@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { JOB_NAME, jobOptions } from '../../services/common/queue.ts';
 import { CRONJOBS, CRONTABS, EVENTS, KubeClient } from '../../services/worker/kube.ts';
 import type { CronJob, CronTab } from '../../services/worker/reconcilers/crontab.ts';
 import { ensureNamespace, startWorkerEnv, waitFor, type WorkerEnv } from './worker-env.ts';
@@ -178,6 +179,31 @@ describe('CronTab → CronJob', () => {
     const done = await env.queue.getJob(job.id!);
     assert.ok(done!.attemptsMade >= 1, 'at least one attempt failed and was retried');
     assert.ok(await get(env.kube, CRONJOBS, ns, 'flaky'));
+  });
+});
+
+describe('when the last attempt fails', () => {
+  let own: WorkerEnv;
+  before(async () => {
+    own = await startWorkerEnv();
+    await own.startWorker();
+  });
+  after(() => own.stop());
+
+  test('a Warning Event says why the object is stuck', async () => {
+    const ns = `last-${randomUUID().slice(0, 8)}`;
+    await ensureNamespace(own.kube, ns);
+    await own.kube.create(CRONTABS, ns, cronTab(ns, 'stuck'));
+    own.sim.faults.failRequests({ resource: 'cronjobs', code: 500, ratio: 1 });
+    const key = `CronTab/${ns}/stuck`;
+    // One attempt instead of the contract's eight, so the test needs no backoff time.
+    const job = await own.queue.add(JOB_NAME, { key, reason: 'MANUAL', seenAt: Date.now() }, { ...jobOptions(key), attempts: 1 });
+    await assert.rejects(job.waitUntilFinished(own.queueEvents, 15_000), /500/);
+    own.sim.faults.reset();
+    const event = await waitFor('the ReconcileFailed Event', async () => (await own.kube.list<any>(EVENTS, ns)).items.find((e) => e.reason === 'ReconcileFailed'));
+    assert.equal(event.type, 'Warning');
+    assert.equal(event.regarding.name, 'stuck');
+    assert.match(event.note, /gave up after 1 attempts: .*500/);
   });
 });
 
