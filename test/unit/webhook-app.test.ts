@@ -255,6 +255,23 @@ describe(label, () => {
       assert.equal(res.body.response.allowed, true);
     });
 
+    test('a bug in a validator is a 500 with a logged reason, and the next review is served', async () => {
+      const brokenPolicy = {
+        minLength: 10,
+        get keys(): string[] {
+          throw new Error('policy exploded');
+        },
+      };
+      const broken = factory({ log: createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } as never }), policy: brokenPolicy });
+      const res = await request(broken).post('/validate').send(review({ kind: secretKind, operation: 'CREATE', object: secret({ stringData: { password: WEAK } }) }));
+      assert.equal(res.status, 500);
+      assert.equal(res.body.kind, 'Status');
+      assert.match(lines.join('\n'), /policy exploded/);
+      assert.ok(!lines.join('\n').includes(WEAK));
+      const next = await request(broken).post('/validate').send(review({ kind: cronTabKind, operation: 'CREATE', object: cronTab({ cronSpec: '@daily', image: 'b' }) }));
+      assert.equal(next.status, 200);
+    });
+
     test('unknown path: 404', async () => {
       assert.equal((await request(app).post('/mutate').send({})).status, 404);
     });
