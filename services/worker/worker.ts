@@ -68,7 +68,7 @@ export type Reconciler = (ctx: ReconcileContext, key: ObjectKey) => Promise<Outc
  * The one mapping from a reconcile's end onto the queue:
  * done → complete; requeue → same job delayed (the key stays deduplicated);
  * permanent → UnrecoverableError (failed set, no retry storm);
- * any other error → thrown, BullMQ retries with exponential backoff.
+ * any other error → thrown, BullMQ retries with exponential backoff (see classifyError).
  */
 export async function toQueue(job: Job<ReconcileJobData>, token: string | undefined, end: Outcome | { type: 'error'; error: unknown }): Promise<JobResult> {
   switch (end.type) {
@@ -80,10 +80,14 @@ export async function toQueue(job: Job<ReconcileJobData>, token: string | undefi
     case 'permanent':
       throw new UnrecoverableError(end.reason);
     case 'error':
-      // The API refusing what we sent (400, 422) will refuse it again: don't retry.
-      if (end.error instanceof KubeApiError && (end.error.code === 400 || end.error.code === 422)) throw new UnrecoverableError(end.error.message);
       throw end.error;
   }
+}
+
+/** The API refusing what we sent (400, 422) will refuse it again: that is permanent, not a reason to retry. */
+function classifyError(error: unknown): Outcome | { type: 'error'; error: unknown } {
+  if (error instanceof KubeApiError && (error.code === 400 || error.code === 422)) return { type: 'permanent', reason: error.message, changes: [] };
+  return { type: 'error', error };
 }
 
 /** 409 (stale read, precondition failed, already exists) and a write's 404 (gone meanwhile) mean: read again now. */
@@ -144,7 +148,7 @@ export async function startWorker(opts: StartWorkerOptions = {}): Promise<Runnin
           metrics.retries.inc({ kind: key.kind, reason: 'conflict' });
           continue;
         }
-        end = { type: 'error', error };
+        end = classifyError(error);
         break;
       }
     }

@@ -290,13 +290,15 @@ function cronJobRef(namespace: string, name: string, uid?: string): ObjectRef {
   return { apiVersion: 'batch/v1', kind: 'CronJob', namespace, name, uid };
 }
 
-async function writeStatus(ctx: ReconcileContext, ct: CronTab, cj: CronJob | undefined, verdict: ReadyVerdict, changes: string[]): Promise<void> {
+/** Writes the status when it differs; true when it wrote. */
+async function writeStatus(ctx: ReconcileContext, ct: CronTab, cj: CronJob | undefined, verdict: ReadyVerdict, changes: string[]): Promise<boolean> {
   const change = statusChange(ct, desiredStatus(ct, cj, verdict, ctx.now()));
-  if (!change) return;
+  if (!change) return false;
   // Conditional on the resourceVersion read: a CronTab changed since then is re-read, not overwritten.
   // Status fields we don't own would be dropped by a merge patch of `conditions`; we keep the others in `desiredStatus`.
   await ctx.kube.mergePatch(CRONTABS, ct.metadata.namespace, ct.metadata.name, { metadata: { resourceVersion: ct.metadata.resourceVersion }, status: change }, 'status');
   changes.push('status');
+  return true;
 }
 
 /** CronTab gone: delete the CronJob kreconcile made for it, if one is left (a cluster's GC does the same). */
@@ -321,10 +323,8 @@ export async function reconcileCronTab(ctx: ReconcileContext, key: ObjectKey): P
   const problems = specProblems(ct.spec);
   if (problems.length) {
     const message = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
-    const before = changes.length;
-    await writeStatus(ctx, ct, undefined, { ready: false, reason: 'InvalidSpec', message }, changes);
     // Only the pass that records the problem emits the Event; re-reads of the same invalid spec stay quiet.
-    if (changes.length > before) await ctx.events.record({ regarding: cronTabRef(ct), type: 'Warning', reason: 'InvalidSpec', action: 'Reconcile', note: message });
+    if (await writeStatus(ctx, ct, undefined, { ready: false, reason: 'InvalidSpec', message }, changes)) await ctx.events.record({ regarding: cronTabRef(ct), type: 'Warning', reason: 'InvalidSpec', action: 'Reconcile', note: message });
     return permanent(`invalid spec: ${message}`, changes);
   }
 
@@ -348,9 +348,7 @@ export async function reconcileCronTab(ctx: ReconcileContext, key: ObjectKey): P
       return done(changes);
     }
     case 'conflict': {
-      const before = changes.length;
-      await writeStatus(ctx, ct, undefined, { ready: false, reason: 'NameConflict', message: step.message }, changes);
-      if (changes.length > before) await ctx.events.record({ regarding: cronTabRef(ct), type: 'Warning', reason: 'NameConflict', action: 'Reconcile', note: step.message });
+      if (await writeStatus(ctx, ct, undefined, { ready: false, reason: 'NameConflict', message: step.message }, changes)) await ctx.events.record({ regarding: cronTabRef(ct), type: 'Warning', reason: 'NameConflict', action: 'Reconcile', note: step.message });
       return requeue(CONFLICT_REQUEUE_MS, 'NameConflict', changes);
     }
     case 'deleteOrphan': {
