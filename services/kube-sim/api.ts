@@ -235,6 +235,8 @@ export class Api {
     const bucket = storageOf(info);
     const key = objectKey(info.namespaced ? namespace : undefined, name);
     if (this.store.get(bucket, key)) throw alreadyExists(info, name);
+    // Admission may have waited on webhooks: the namespace may have started terminating meanwhile.
+    if (info.namespaced) this.requireLiveNamespace(info, namespace!, name);
     if (ctx.dryRun) return toView(info, result);
     this.store.commit(bucket, key, result);
     return toView(info, result);
@@ -315,6 +317,7 @@ export class Api {
     // A write that changes nothing (managedFields times aside) stores nothing and emits no event.
     if (sameObject(old, result)) return toView(info, old);
     await this.admit(ctx, info, 'UPDATE', subresource, result, old, name, namespace);
+    this.assertUnchangedSince(info, old);
     if (ctx.dryRun) return toView(info, result);
     const bucket = storageOf(info);
     const key = objectKey(namespace, name);
@@ -339,6 +342,7 @@ export class Api {
     if (!['Background', 'Foreground', 'Orphan'].includes(policy))
       throw invalid({ group: 'meta.k8s.io', kind: 'DeleteOptions' }, '', [causes.notSupported('propagationPolicy', policy, ['Foreground', 'Background', 'Orphan', 'nil'])]);
     await this.admit(ctx, info, 'DELETE', '', null, old, name, namespace);
+    this.assertUnchangedSince(info, old);
     const bucket = storageOf(info);
     const key = objectKey(info.namespaced ? namespace : undefined, name);
     const finalizers = [...(old.metadata.finalizers ?? [])];
@@ -450,7 +454,29 @@ export class Api {
     else if (m.ownerReferences !== undefined && !Array.isArray(m.ownerReferences)) throw asGo('ownerReferences', '[]v1.OwnerReference');
     for (const k of Object.keys(m)) if (m[k] === null) delete m[k];
     strategyFor(info).decode?.(obj as KubeObject, info);
-    return obj as KubeObject;
+    // Serialise as kube-apiserver does: apiVersion, kind, metadata, then the rest.
+    const { apiVersion, kind, metadata, ...rest } = obj;
+    return { apiVersion, kind, metadata, ...rest } as KubeObject;
+  }
+
+  /**
+   * Webhook calls are awaited between reading an object and writing it back: if someone else
+   * wrote it meanwhile, this write must not overwrite theirs. Callers retry (retryConcurrent).
+   */
+  private assertUnchangedSince(info: ResourceInfo, old: KubeObject): void {
+    const current = this.store.get(storageOf(info), objectKey(info.namespaced ? old.metadata.namespace : undefined, old.metadata.name!));
+    if (current?.metadata.resourceVersion !== old.metadata.resourceVersion) throw new ConcurrentModification(info, old.metadata.name!);
+  }
+
+  /** Runs a read-modify-write again when it lost a race with another writer (as kube-apiserver's GuaranteedUpdate does). */
+  async retryConcurrent<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof ConcurrentModification) || i >= attempts) throw err;
+      }
+    }
   }
 
   /** A patched object (in the view's form) → stored form, with the same decode checks as a PUT body. */
@@ -568,6 +594,14 @@ export class Api {
     if (!crdServes(crd)) return;
     const { resources, preferredVersion } = crdResources(crd);
     for (const r of resources) this.registry.register(r, preferredVersion);
+  }
+}
+
+/** A write that lost a race with another writer after admission; retried by the caller. */
+export class ConcurrentModification extends StatusError {
+  constructor(info: ResourceInfo, name: string) {
+    const c = conflict(info, name);
+    super(c.code, c.reason, c.message, c.details);
   }
 }
 

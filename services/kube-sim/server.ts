@@ -326,7 +326,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
       case 'update': {
         const ctx = requestContext(req, q, user);
         const body = decodeBody(info, req.headers['content-type'], await readBody(req), BODY_TYPES);
-        const obj = await api.update(ctx, info, namespace, name!, body, subresource);
+        const obj = await api.retryConcurrent(() => api.update(ctx, info, namespace, name!, body, subresource));
         rec.responseObject = obj;
         return sendJson(res, 200, obj, 'application/json', ctx.warnings);
       }
@@ -337,24 +337,27 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         const body = decodeBody(info, ct, await readBody(req), allowed);
         if (ct === 'application/apply-patch+yaml') {
           if (!ctx.fieldManager) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
-          const { object, created } = await api.apply(ctx, info, namespace, name!, body, subresource);
+          const { object, created } = await api.retryConcurrent(() => api.apply(ctx, info, namespace, name!, body, subresource));
           rec.responseObject = object;
           return sendJson(res, created ? 201 : 200, object, 'application/json', ctx.warnings);
         }
         if (ctx.force) throw badRequest('force is only valid for apply patch');
-        const current = api.get(info, namespace, name!);
-        if (!deps.plugins.patch) throw unsupportedMediaType([]);
-        const patched = deps.plugins.patch(ct, current, body) as KubeObject;
-        if (patched === null || typeof patched !== 'object' || Array.isArray(patched)) throw badRequest('the patch produced something that is not an object');
-        const stored = api.peek(info, namespace, name!)!;
-        const obj = await api.writeUpdate(ctx, info, stored, api.decodeForPatch(info, patched), subresource);
+        const patchWith = deps.plugins.patch;
+        if (!patchWith) throw unsupportedMediaType([]);
+        const obj = await api.retryConcurrent(async () => {
+          const current = api.get(info, namespace, name!);
+          const patched = patchWith(ct, current, body) as KubeObject;
+          if (patched === null || typeof patched !== 'object' || Array.isArray(patched)) throw badRequest('the patch produced something that is not an object');
+          const stored = api.peek(info, namespace, name!)!;
+          return api.writeUpdate(ctx, info, stored, api.decodeForPatch(info, patched), subresource);
+        });
         rec.responseObject = obj;
         return sendJson(res, 200, obj, 'application/json', ctx.warnings);
       }
       case 'delete': {
         const ctx = requestContext(req, q, user);
         const opts = await deleteOptions(req, q, ctx);
-        const { object, deleted } = await api.delete(ctx, info, namespace, name!, opts);
+        const { object, deleted } = await api.retryConcurrent(() => api.delete(ctx, info, namespace, name!, opts));
         rec.responseObject = object;
         if (deleted && !strategyFor(info).returnsDeletedObject) {
           const details: Record<string, unknown> = { name, kind: info.resource, uid: object.metadata.uid };

@@ -25,6 +25,7 @@ let server: https.Server;
 let hookUrl: string;
 let caBundle: string;
 const reviews: Review[] = [];
+let raceDelayed = false;
 let core: k8s.CoreV1Api;
 let admissionApi: k8s.AdmissionregistrationV1Api;
 
@@ -50,6 +51,11 @@ before(async () => {
         setTimeout(() => answer({ allowed: true }), 2500);
         return;
       }
+      if (req.url!.startsWith('/race') && r.object?.data?.a && !raceDelayed) {
+        raceDelayed = true;
+        setTimeout(() => answer({ allowed: true }), 500);
+        return;
+      }
       if (req.url!.startsWith('/garbage')) {
         res.writeHead(200, { 'content-type': 'application/json' }).end('not json');
         return;
@@ -71,7 +77,7 @@ before(async () => {
   kubectl = makeKubectl(sim.kubeconfigPath);
   core = sim.kubeconfig.makeApiClient(k8s.CoreV1Api);
   admissionApi = sim.kubeconfig.makeApiClient(k8s.AdmissionregistrationV1Api);
-  for (const ns of ['guarded', 'slow-fail', 'slow-ignore', 'garbage']) await core.createNamespace({ body: { metadata: { name: ns, labels: { test: ns } } } });
+  for (const ns of ['guarded', 'slow-fail', 'slow-ignore', 'garbage', 'race']) await core.createNamespace({ body: { metadata: { name: ns, labels: { test: ns } } } });
   await admissionApi.createValidatingWebhookConfiguration({ body: webhookConfig('guard', 'guard.kreconcile.example.com', '/validate', 'guarded', 'Fail', 10) });
   await kubectl.ok(['apply', '-f', new URL('../../infra/k8s/crontab-crd.yaml', import.meta.url).pathname]);
 });
@@ -91,7 +97,7 @@ function webhookConfig(name: string, hook: string, path: string, ns: string, fai
         name: hook,
         clientConfig: { url: `${hookUrl}${path}`, caBundle },
         rules: [
-          { operations: ['CREATE', 'UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['secrets'] },
+          { operations: ['CREATE', 'UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['secrets', 'configmaps'] },
           { operations: ['CREATE', 'UPDATE'], apiGroups: ['stable.example.com'], apiVersions: ['v1'], resources: ['crontabs'] },
         ],
         namespaceSelector: { matchLabels: { test: ns } },
@@ -183,5 +189,21 @@ describe('validating admission webhooks', () => {
     reviews.length = 0;
     await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'unguarded' }, stringData: { password: 'x' } } });
     assert.equal(reviews.length, 0);
+  });
+
+  test('a write that waited on a webhook does not overwrite a write that landed meanwhile', async () => {
+    await admissionApi.createValidatingWebhookConfiguration({ body: webhookConfig('race', 'race.kreconcile.example.com', '/race', 'race', 'Fail', 5) });
+    await core.createNamespacedConfigMap({ namespace: 'race', body: { metadata: { name: 'shared' }, data: {} } });
+    const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    // The first patch waits 500 ms in the webhook; the second lands while it waits.
+    const slow = core.patchNamespacedConfigMap({ namespace: 'race', name: 'shared', body: { data: { a: '1' } } }, merge);
+    await new Promise<void>((resolve) => {
+      const check = () => (raceDelayed ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    await core.patchNamespacedConfigMap({ namespace: 'race', name: 'shared', body: { data: { b: '2' } } }, merge);
+    await slow;
+    const final = await core.readNamespacedConfigMap({ namespace: 'race', name: 'shared' });
+    assert.deepEqual(final.data, { a: '1', b: '2' });
   });
 });
