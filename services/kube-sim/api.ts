@@ -12,7 +12,7 @@ import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type 
 import { objectKey, Store, type StoreEvent } from './store.ts';
 import { groupVersion, StatusError, type KubeObject, type ManagedFieldsEntry, type ResourceInfo, type StatusCause } from './types.ts';
 import { builtinSchema } from './builtin-schemas.ts';
-import { findUnknownFields, pruneDefaultValidate } from './schema.ts';
+import { pruneDefaultValidate, pruneUnknownFields } from './schema.ts';
 import { managerFromRequest, recordUpdate, serverSideApply } from './ssa.ts';
 import { rfc3339 } from './validation.ts';
 
@@ -515,11 +515,15 @@ export class Api {
       result = out.object;
       problems.push(...out.causes);
       unknown = out.unknownFields;
-    } else if (info.builtin && ctx.fieldValidation !== 'Ignore') {
+    } else if (info.builtin) {
       const schema = builtinSchema(info.group, info.version, info.kind);
-      if (schema) unknown = findUnknownFields(result, schema);
+      if (schema) {
+        const out = pruneUnknownFields(result, schema);
+        result = out.object;
+        unknown = out.unknownFields;
+      }
     }
-    if (unknown.length) {
+    if (unknown.length && ctx.fieldValidation !== 'Ignore') {
       if (ctx.fieldValidation === 'Strict') {
         const list = unknown.map((f) => `unknown field "${f}"`);
         throw badRequest(`strict decoding error: ${list.join(', ')}`);

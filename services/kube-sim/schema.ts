@@ -72,6 +72,16 @@ export function findUnknownFields(obj: unknown, schema: JSONSchemaProps): string
   return unknown;
 }
 
+/**
+ * `obj` without the fields findUnknownFields reports, and their paths: built-in kinds decode
+ * into typed structs, which drop unknown fields whatever fieldValidation says. Never mutates `obj`.
+ */
+export function pruneUnknownFields<T>(obj: T, schema: JSONSchemaProps): { object: T; unknownFields: string[] } {
+  const unknownFields: string[] = [];
+  const object = prune(obj as Json, schema, '', 'openapi', (p) => unknownFields.push(p), true) as T;
+  return { object, unknownFields };
+}
+
 // ---------------------------------------------------------------- defaulting
 
 function isNullable(schema: JSONSchemaProps): boolean {

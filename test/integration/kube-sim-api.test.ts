@@ -194,6 +194,20 @@ describe('object semantics', () => {
     assert.equal((await call('GET', `${CT}/fin`)).status, 404);
   });
 
+  test('fieldValidation: Warn (default) answers with Warning headers, Strict refuses, Ignore is silent', async () => {
+    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fv' }, data: { a: 'b' }, bogus: 1 };
+    const warn = await call('POST', '/api/v1/namespaces/default/configmaps', body);
+    assert.equal(warn.status, 201);
+    assert.equal(warn.headers.get('warning'), '299 - "unknown field \\"bogus\\""');
+    const strict = await call('POST', '/api/v1/namespaces/default/configmaps?fieldValidation=Strict', { ...body, metadata: { name: 'fv2' } });
+    assert.equal(strict.status, 400);
+    assert.equal(strict.body.message, 'strict decoding error: unknown field "bogus"');
+    const ignore = await call('POST', '/api/v1/namespaces/default/configmaps?fieldValidation=Ignore', { ...body, metadata: { name: 'fv3' } });
+    assert.equal(ignore.status, 201);
+    assert.equal(ignore.headers.get('warning'), null);
+    assert.equal(ignore.body.bogus, undefined);
+  });
+
   test('dryRun=All on DELETE removes nothing', async () => {
     await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'keep-me' } });
     const r = await call('DELETE', '/api/v1/namespaces/default/configmaps/keep-me?dryRun=All');
