@@ -104,27 +104,29 @@ class WatchStream {
 
   private onEvent(e: StoreEvent, api: Api): void {
     if (this.closed) return;
+    // A watch from a revision newer than the store's sees only what comes after it.
+    if (this.w.resourceVersion !== undefined && e.rv <= this.w.resourceVersion) return;
     if (this.w.info.namespaced && this.w.namespace !== undefined && e.namespace !== this.w.namespace) return;
     const sel = this.w.selectors;
     const filtered = sel.labels.length > 0 || sel.fields.length > 0;
-    if (!filtered) return this.send(e.type, e.object);
+    if (!filtered) return this.send(e.type, e.object, e);
     const now = e.type !== 'DELETED' && api.matches(sel, e.object);
     const before = e.prev !== undefined && api.matches(sel, e.prev);
     if (e.type === 'DELETED') {
-      if (before) this.send('DELETED', e.object);
-    } else if (now && before) this.send('MODIFIED', e.object);
-    else if (now) this.send('ADDED', e.object);
-    else if (before) this.send('DELETED', e.object); // left the selection
+      if (before) this.send('DELETED', e.object, e);
+    } else if (now && before) this.send('MODIFIED', e.object, e);
+    else if (now) this.send('ADDED', e.object, e);
+    else if (before) this.send('DELETED', e.object, e); // left the selection
   }
 
-  private send(type: string, stored: KubeObject): void {
+  private send(type: string, stored: KubeObject, event?: StoreEvent): void {
     const obj = toView(this.w.info, stored);
     if (this.w.table) {
       const table = toTableRowEvent(obj, this.w.info, { includeObject: this.w.includeObject, withColumns: !this.tableHeaderSent });
       this.tableHeaderSent = true;
       this.writeLine({ type, object: table });
     } else {
-      this.writeLine({ type, object: obj });
+      this.writeSerialized(this.hub.serialized(type, this.w.info, event, obj));
     }
   }
 
@@ -136,8 +138,11 @@ class WatchStream {
   }
 
   private writeLine(event: unknown): void {
+    this.writeSerialized(JSON.stringify(event) + '\n');
+  }
+
+  private writeSerialized(line: string): void {
     if (this.closed) return;
-    const line = JSON.stringify(event) + '\n';
     if (this.hub.paused) {
       this.heldWhilePaused.push(line);
       return;
@@ -194,6 +199,20 @@ export class WatchHub {
 
   get size(): number {
     return this.streams.size;
+  }
+
+  /** Many watchers of one resource get the same event: serialise it once. */
+  // Keyed by the store event, so cached lines go when the event leaves history.
+  private readonly lines = new WeakMap<StoreEvent, Map<string, string>>();
+
+  serialized(type: string, info: ResourceInfo, event: StoreEvent | undefined, view: KubeObject): string {
+    if (!event) return JSON.stringify({ type, object: view }) + '\n';
+    const key = `${type} ${groupVersion(info)} ${info.resource}`;
+    let byView = this.lines.get(event);
+    if (!byView) this.lines.set(event, (byView = new Map()));
+    let line = byView.get(key);
+    if (line === undefined) byView.set(key, (line = JSON.stringify({ type, object: view }) + '\n'));
+    return line;
   }
 
   serve(store: Store, api: Api, _req: IncomingMessage, res: ServerResponse, w: WatchRequest): void {
