@@ -353,6 +353,45 @@ describe('list and watch details', () => {
     assert.equal(bookmark.object.kind, 'Namespace');
   });
 
+  test('sendInitialEvents: current state, a bookmark marking its end, then live events', async () => {
+    await call('POST', '/api/v1/namespaces', { metadata: { name: 'wl' } });
+    await call('POST', '/api/v1/namespaces/wl/configmaps', { metadata: { name: 'first' } });
+    const refused = await call('GET', '/api/v1/namespaces/wl/configmaps?watch=true&sendInitialEvents=true');
+    assert.equal(refused.status, 422);
+    const ctl = new AbortController();
+    const res = await fetch(`${sim.url}/api/v1/namespaces/wl/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`, { signal: ctl.signal });
+    const reader = res.body!.getReader();
+    const events: any[] = [];
+    let buf = '';
+    const read = async (n: number) => {
+      while (events.length < n) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        buf += Buffer.from(value).toString('utf8');
+        const parts = buf.split('\n');
+        buf = parts.pop()!;
+        events.push(...parts.filter(Boolean).map((l) => JSON.parse(l)));
+      }
+    };
+    await read(2);
+    await call('POST', '/api/v1/namespaces/wl/configmaps', { metadata: { name: 'second' } });
+    await read(3);
+    ctl.abort();
+    assert.equal(`${events[0].type} ${events[0].object.metadata.name}`, 'ADDED first');
+    assert.equal(events[1].type, 'BOOKMARK');
+    assert.equal(events[1].object.metadata.annotations['k8s.io/initial-events-end'], 'true');
+    assert.equal(`${events[2].type} ${events[2].object.metadata.name}`, 'ADDED second');
+  });
+
+  test('deletecollection deletes what the selector picks', async () => {
+    await call('POST', '/api/v1/namespaces', { metadata: { name: 'dc' } });
+    for (const [name, app] of [['a', 'x'], ['b', 'x'], ['c', 'y']]) await call('POST', '/api/v1/namespaces/dc/configmaps', { metadata: { name, labels: { app } } });
+    const r = await call('DELETE', '/api/v1/namespaces/dc/configmaps?labelSelector=app%3Dx');
+    assert.equal(r.status, 200);
+    const left = await call('GET', '/api/v1/namespaces/dc/configmaps');
+    assert.deepEqual(left.body.items.map((i: any) => i.metadata.name), ['c']);
+  });
+
   test('a watcher that stops reading is dropped instead of buffering without bound', async () => {
     const small = await startKubeSim({ maxWatchBufferBytes: 256 * 1024 });
     try {
