@@ -254,8 +254,8 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
     if (subresource === 'status' && !['get', 'update', 'patch'].includes(rec.verb)) throw methodNotAllowed();
     if (subresource === 'finalize' && rec.verb !== 'update') throw methodNotAllowed();
     if (!info.verbs.includes(rec.verb) && !(subresource && ['get', 'update', 'patch'].includes(rec.verb))) throw methodNotAllowed();
-    if (isCollection && info.namespaced === false) namespace = undefined;
-    if (!info.namespaced && !isCollection && ['create'].includes(rec.verb)) throw methodNotAllowed();
+    // Across all namespaces a namespaced resource can only be listed and watched.
+    if (info.namespaced && namespace === undefined && !['list', 'watch'].includes(rec.verb)) throw methodNotAllowed();
 
     await deps.faults.beforeRequest(info.resource);
 

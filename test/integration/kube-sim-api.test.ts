@@ -101,6 +101,8 @@ describe('bad input gets a Status with the right code, and the server keeps serv
     const r = await call('POST', '/api/v1/namespaces/default/secrets/x');
     assert.equal(r.status, 405);
     assert.equal(r.body.reason, 'MethodNotAllowed');
+    const across = await call('POST', '/api/v1/secrets', { metadata: { name: 'x', namespace: 'default' } });
+    assert.equal(across.status, 405);
   });
 });
 
