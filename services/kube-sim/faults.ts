@@ -106,11 +106,15 @@ export class Faults {
   /** Runs before each API request: waits out a pause or a hang, or throws the injected error. */
   async beforeRequest(resource: string | undefined): Promise<void> {
     if (this.pausedUntil) await new Promise<void>((r) => this.resumeWaiters.push(r));
-    const matches = (f: { resource?: string }) => f.resource === undefined || f.resource === resource;
-    const hang = this.hangs.find(matches);
-    if (hang && this.random() < hang.ratio) await new Promise((r) => setTimeout(r, hang.seconds * 1000));
-    const err = this.errors.find(matches);
-    if (err && this.random() < err.ratio) {
+    // A rule for this resource is tried before a rule for every resource; each rolls its own dice.
+    const matching = <T extends { resource?: string }>(rules: T[]) => [
+      ...rules.filter((f) => f.resource !== undefined && f.resource === resource),
+      ...rules.filter((f) => f.resource === undefined),
+    ];
+    const hang = matching(this.hangs).find((h) => this.random() < h.ratio);
+    if (hang) await new Promise((r) => setTimeout(r, hang.seconds * 1000));
+    const err = matching(this.errors).find((e) => this.random() < e.ratio);
+    if (err) {
       if (err.code === 503) throw new StatusError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request (injected fault)', { retryAfterSeconds: 1 });
       if (err.code === 429) throw new StatusError(429, 'TooManyRequests', 'the server has received too many requests and has asked us to try again later (injected fault)', { retryAfterSeconds: 1 });
       if (err.code === 504) throw new StatusError(504, 'Timeout', 'Timeout: request did not complete within requested timeout - context deadline exceeded (injected fault)', {});

@@ -89,6 +89,11 @@ describe('fault switches', () => {
     const codes = new Set<number>();
     for (let i = 0; i < 40; i++) codes.add((await fetch(`${sim.url}/api/v1/namespaces/default/secrets`)).status);
     assert.deepEqual([...codes].sort(), [200, 500]);
+    // A rule for one resource wins over a rule for all.
+    await admin('POST', '/faults/errors', { code: 500, ratio: 1 });
+    await admin('POST', '/faults/errors', { resource: 'secrets', code: 503, ratio: 1 });
+    assert.equal((await fetch(`${sim.url}/api/v1/namespaces/default/secrets`)).status, 503);
+    assert.equal((await fetch(`${sim.url}/api/v1/namespaces/default/configmaps`)).status, 500);
     await admin('DELETE', '/faults');
     assert.equal((await fetch(`${sim.url}/api/v1/namespaces/default/secrets`)).status, 200);
     assert.ok(logged('errors'));
