@@ -68,7 +68,12 @@ export class GarbageCollector {
     const now = e.type === 'DELETED' ? undefined : e.object;
     const prevOwners = ownerUids(e.prev);
     const nowOwners = ownerUids(now);
-    for (const uid of prevOwners) if (!nowOwners.includes(uid)) this.dependents.get(uid)?.delete(ref);
+    for (const uid of prevOwners) {
+      if (nowOwners.includes(uid)) continue;
+      const set = this.dependents.get(uid);
+      set?.delete(ref);
+      if (set?.size === 0) this.dependents.delete(uid);
+    }
     for (const uid of nowOwners) {
       let set = this.dependents.get(uid);
       if (!set) this.dependents.set(uid, (set = new Set()));
