@@ -88,6 +88,20 @@ test('an applied CronTab gets its CronJob and a Ready status', async () => {
   });
 });
 
+test('a CronJob changed by hand is repaired, and an invalid CronTab is refused', async () => {
+  const name = (await kubectl('get', '-f', path.join(ROOT, 'examples', 'crontab.yaml'), '-o', 'jsonpath={.metadata.name}')).stdout;
+  const wanted = (await kubectl('get', 'ct', name, '-o', 'jsonpath={.spec.cronSpec}')).stdout;
+  await kubectl('patch', 'cronjob', name, '--type=merge', '-p', '{"spec":{"schedule":"0 0 * * *"}}');
+  await eventually('the CronJob repaired', async () => {
+    const out = await kubectl('get', 'cronjob', name, '-o', 'jsonpath={.spec.schedule}');
+    return out.stdout === wanted ? true : undefined;
+  });
+  await assert.rejects(kubectl('apply', '-f', path.join(ROOT, 'examples', 'crontab-invalid.yaml')), (err: { stderr: string }) => {
+    assert.match(err.stderr, /admission webhook "crontabs\.kreconcile\.example\.com" denied the request: .*spec\.cronSpec/);
+    return true;
+  });
+});
+
 test('a weak password is refused with the webhook\'s message, a strong one is stored', async () => {
   await assert.rejects(kubectl('create', 'secret', 'generic', 'weak-db', '--from-literal=password=short'), (err: { stderr: string }) => {
     assert.match(err.stderr, /admission webhook "secrets\.kreconcile\.example\.com" denied the request: .*password/);
