@@ -43,7 +43,7 @@ test('5: the API fails (5xx) or hangs on a share of requests while workers run: 
     assert.ok(workerErrors > 10, `workers met the injected errors (${workerErrors})`);
     assert.ok(h.driver.stats.changes > 50, `the stream made changes (${h.driver.stats.changes})`);
     assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
-    assert.equal(conv.result.duplicateCreates, 0);
+    assert.equal(conv.result.duplicateCreates, 0, `CronJobs created twice:\n${h.diagnostics()}`);
     assert.ok(conv.converged && conv.seconds <= CONVERGE_BOUND_S, `converged within ${CONVERGE_BOUND_S} s (${conv.seconds} s)`);
   } finally {
     await h.stop();

@@ -429,16 +429,29 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     cleanups.push(() => redis.stop());
     const kubeconfig = sim.kubeconfig;
 
-    // Count CronJob creates per owner uid, that is, per CronTab incarnation.
+    // Count CronJob creates per owner uid, that is, per CronTab incarnation. Writes of
+    // CronTabs and CronJobs are kept per name, to explain a duplicate when one shows up.
     const creates = new Map<string, number>();
+    const history = new Map<string, string[]>();
+    const t0 = Date.now();
     cleanups.push(
       sim.onRequestComplete((info) => {
-        if (info.resource !== 'cronjobs' || info.verb !== 'create' || info.code !== 201) return;
+        if ((info.resource !== 'cronjobs' && info.resource !== 'crontabs') || info.verb === 'get' || info.verb === 'list' || info.verb === 'watch') return;
         const meta = info.responseObject?.metadata as Obj['metadata'] | undefined;
+        const name = meta?.name ?? info.name;
+        if (name) {
+          const h = history.get(`${info.namespace}/${name}`) ?? [];
+          const owner = meta?.ownerReferences?.find((r) => r.controller)?.uid;
+          h.push(`${((Date.now() - t0) / 1000).toFixed(2)}s ${info.userAgent?.split(' ')[0] ?? '?'} ${info.verb} ${info.resource}${info.subresource ? '/' + info.subresource : ''} → ${info.code}${meta?.uid ? ` uid ${meta.uid.slice(0, 8)}` : ''}${owner ? ` owner ${owner.slice(0, 8)}` : ''}`);
+          history.set(`${info.namespace}/${name}`, h);
+        }
+        if (info.resource !== 'cronjobs' || info.verb !== 'create' || info.code !== 201) return;
         const owner = meta?.ownerReferences?.find((r) => r.controller)?.uid ?? `no-owner:${meta?.namespace}/${meta?.name}`;
         creates.set(owner, (creates.get(owner) ?? 0) + 1);
+        if ((creates.get(owner) ?? 0) > 1) duplicates.add(`${meta?.namespace}/${meta?.name}`);
       }),
     );
+    const duplicates = new Set<string>();
 
     // API answers by client and code class ("worker 5xx", "relay 2xx"…): shows a fault reached its target.
     const answers = new Map<string, number>();
@@ -465,7 +478,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     let leaderName: string | undefined;
     const synced = new Set<string>();
     const healthPorts = new Map<string, number>();
+    const keyLog = new Map<string, string[]>();
     const onLine = (p: ManagedProcess, l: Line) => {
+      if (typeof l.key === 'string') {
+        const k = keyLog.get(l.key) ?? [];
+        if (k.length < 40) k.push(`${((Date.now() - t0) / 1000).toFixed(2)}s ${p.name}: ${l.msg} ${JSON.stringify({ ...l, msg: undefined, level: undefined, time: undefined, pid: undefined, hostname: undefined, name: undefined, key: undefined })}`);
+        keyLog.set(l.key, k);
+      }
       if (p.role === 'relay') {
         if (l.msg === 'became leader') {
           leaderName = p.name;
@@ -691,9 +710,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         }
       },
       diagnostics() {
-        return all()
-          .map((p) => `--- ${p.name} (${p.running ? 'running' : 'stopped'}, started ${p.starts}×)\n${p.tail.slice(-25).join('\n')}`)
-          .join('\n');
+        const dups = [...duplicates].map((id) => `--- duplicate create: ${id}\n${(history.get(id) ?? []).join('\n')}\n${(keyLog.get(`CronTab/${id}`) ?? []).join('\n')}`);
+        return [...dups, ...all()
+          .map((p) => `--- ${p.name} (${p.running ? 'running' : 'stopped'}, started ${p.starts}×)\n${p.tail.slice(-25).join('\n')}`)].join('\n');
       },
       async stop() {
         for (const c of cleanups.splice(0).reverse()) await c();

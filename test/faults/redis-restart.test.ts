@@ -37,7 +37,7 @@ test('3: Redis killed and restarted without persistence: the relay re-enqueues e
     assert.equal(h.leader(), leader, 'leadership did not move: the Lease lives in the API, not in Redis');
     assert.ok(h.driver.stats.changes > 50, `the stream made changes (${h.driver.stats.changes})`);
     assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
-    assert.equal(conv.result.duplicateCreates, 0);
+    assert.equal(conv.result.duplicateCreates, 0, `CronJobs created twice:\n${h.diagnostics()}`);
     assert.ok(conv.converged && conv.seconds <= CONVERGE_BOUND_S, `converged within ${CONVERGE_BOUND_S} s (${conv.seconds} s)`);
   } finally {
     await h.stop();

@@ -34,7 +34,7 @@ test('2: SIGKILL the relay leader, twice: the standby takes over, every object c
     t.diagnostic(reportLine('relay-leader-sigkill', h, conv, { takeoverSeconds: takeovers.map((s) => Number(s.toFixed(1))) }));
     assert.ok(h.driver.stats.changes > 50, `the stream made changes (${h.driver.stats.changes})`);
     assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
-    assert.equal(conv.result.duplicateCreates, 0);
+    assert.equal(conv.result.duplicateCreates, 0, `CronJobs created twice:\n${h.diagnostics()}`);
     assert.ok(conv.converged && conv.seconds <= CONVERGE_BOUND_S, `converged within ${CONVERGE_BOUND_S} s (${conv.seconds} s)`);
     for (const s of takeovers) assert.ok(s <= TAKEOVER_BOUND_S, `standby took over within ${TAKEOVER_BOUND_S} s (${s} s)`);
   } finally {

@@ -46,7 +46,7 @@ test('4: every watch dropped repeatedly, then a 410 storm: relists heal it, ever
     assert.ok(relay.gone410 > 0 && relay.relists > 0, `the storm forced 410s and relists (${relay.gone410} 410s, ${relay.relists} relists)`);
     assert.ok(h.driver.stats.changes > 50, `the stream made changes (${h.driver.stats.changes})`);
     assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
-    assert.equal(conv.result.duplicateCreates, 0);
+    assert.equal(conv.result.duplicateCreates, 0, `CronJobs created twice:\n${h.diagnostics()}`);
     assert.ok(conv.converged && conv.seconds <= CONVERGE_BOUND_S, `converged within ${CONVERGE_BOUND_S} s (${conv.seconds} s)`);
   } finally {
     await h.stop();

@@ -35,7 +35,7 @@ test('1: SIGKILL a worker mid-burst, four times: every object converges, no Cron
     t.diagnostic(reportLine('worker-sigkill', h, conv, { kills: 4 }));
     assert.ok(h.driver.stats.changes > 50, `the stream made changes (${h.driver.stats.changes})`);
     assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
-    assert.equal(conv.result.duplicateCreates, 0);
+    assert.equal(conv.result.duplicateCreates, 0, `CronJobs created twice:\n${h.diagnostics()}`);
     assert.ok(conv.converged && conv.seconds <= CONVERGE_BOUND_S, `converged within ${CONVERGE_BOUND_S} s (${conv.seconds} s)`);
   } finally {
     await h.stop();
