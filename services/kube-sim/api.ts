@@ -10,7 +10,7 @@ import { alreadyExists, badRequest, cause, causes, conflict, expired, forbidden,
 import { generationPolicy, ResourceRegistry, storageOf } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './selectors.ts';
 import { objectKey, Store, type StoreEvent } from './store.ts';
-import { groupVersion, StatusError, type KubeObject, type ManagedFieldsEntry, type ResourceInfo, type StatusCause } from './types.ts';
+import { groupVersion, StatusError, type JSONSchemaProps, type KubeObject, type ManagedFieldsEntry, type ResourceInfo, type StatusCause } from './types.ts';
 import { builtinSchema } from './builtin-schemas.ts';
 import { pruneDefaultValidate, pruneUnknownFields } from './schema.ts';
 import { managerFromRequest, recordUpdate, serverSideApply } from './ssa.ts';
@@ -516,7 +516,7 @@ export class Api {
       problems.push(...out.causes);
       unknown = out.unknownFields;
     } else if (info.builtin) {
-      const schema = builtinSchema(info.group, info.version, info.kind);
+      const schema = schemaOfBuiltin(info);
       if (schema) {
         const out = pruneUnknownFields(result, schema);
         result = out.object;
@@ -623,6 +623,23 @@ function readyToRemove(obj: KubeObject): boolean {
   if ((obj.metadata.finalizers ?? []).length) return false;
   const specFinalizers = (obj.spec as Obj | undefined)?.finalizers;
   return !(obj.kind === 'Namespace' && Array.isArray(specFinalizers) && specFinalizers.length);
+}
+
+let builtinSchemasMissing = false;
+
+/**
+ * The built-in kind's schema, or undefined when the schema sources (kubernetes-models and the
+ * TypeScript compiler, dev dependencies) are not installed: then unknown fields pass through.
+ */
+function schemaOfBuiltin(info: ResourceInfo): JSONSchemaProps | undefined {
+  if (builtinSchemasMissing) return undefined;
+  try {
+    return builtinSchema(info.group, info.version, info.kind);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    builtinSchemasMissing = true;
+    return undefined;
+  }
 }
 
 function setManagedFields(obj: KubeObject, entries: ManagedFieldsEntry[]): void {
