@@ -38,6 +38,7 @@ const QUEUE = 'reconcile';
 const PREFIX = 'kreconcile-bench';
 
 const children: RoleProcess[] = [];
+let stopping = false;
 let redis: RedisServer | undefined;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kreconcile-e2e-'));
 
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
   children.push((roles.relay = spawnRole('relay', { env: { ...common, HEALTH_PORT: String(relayPort), LEADER_ELECTION: 'false', RESYNC_INTERVAL: '0' } })));
   const workerPorts = [await freePort(), await freePort()];
   workerPorts.forEach((port, i) => children.push((roles[`worker${i + 1}`] = spawnRole('worker', { env: { ...common, HEALTH_PORT: String(port), WORKER_CONCURRENCY: CONCURRENCY } }))));
+  for (const [name, r] of Object.entries(roles)) void r.exited.then((code) => !stopping && note(`${name} exited unexpectedly (${code})`));
   const cpu = () => Object.fromEntries(Object.entries(roles).map(([name, r]) => [name, cpuSeconds(r.child.pid)]).concat([['redis', cpuSeconds(redisPid())], ['driver', process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6]]));
   const cpuDelta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(a).map((k) => [k, +(b[k]! - a[k]!).toFixed(2)]));
   const ready = (port: number) => () =>
@@ -278,9 +280,14 @@ async function main(): Promise<void> {
   kube.close();
 }
 
+process.on('uncaughtException', (err) => {
+  note(`uncaught in the driver: ${err.stack}`);
+  process.exitCode = 1;
+});
 try {
   await main();
 } finally {
+  stopping = true;
   await Promise.all(children.reverse().map((c) => c.stop(5_000)));
   await redis?.stop();
   fs.rmSync(tmp, { recursive: true, force: true });
