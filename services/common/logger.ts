@@ -34,7 +34,7 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     formatters: { level: (label) => ({ level: label }) },
   };
   if (settings.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
   return settings.destination ? pino(options, settings.destination as any) : pino(options);
 }

@@ -113,9 +113,13 @@ export default defineRole({
 
     const relay = spawnRole('relay', { env: { ...baseEnv, POD_NAME: 'dev-relay' }, onLine: forward('relay') });
     children.push(relay);
+    const workers: RoleProcess[] = [];
     for (let i = 0; i < config.workers; i++) {
-      children.push(spawnRole('worker', { env: { ...baseEnv, SECRET_POLICY_MODE: config.secretPolicyMode }, onLine: forward(`worker-${i + 1}`) }));
+      workers.push(spawnRole('worker', { env: { ...baseEnv, SECRET_POLICY_MODE: config.secretPolicyMode }, onLine: forward(`worker-${i + 1}`) }));
     }
+    children.push(...workers);
+    // "Ready" means a change made now is handled: the relay is watching and every worker consumes.
+    await Promise.all([waitForReady(relay, /relay synced/, log), ...workers.map((w) => waitForReady(w, /worker started/, log))]);
     for (const c of children) {
       void c.exited.then((code) => {
         log.error({ role: c.role, code }, 'a child process exited; stopping everything');
@@ -123,7 +127,8 @@ export default defineRole({
       });
     }
 
-    const kubeconfig = path.relative(process.cwd(), path.resolve(config.kubeconfigOut)) || config.kubeconfigOut;
+    const relative = path.relative(process.cwd(), path.resolve(config.kubeconfigOut));
+    const kubeconfig = relative.startsWith('..') ? path.resolve(config.kubeconfigOut) : relative;
     const lines = [
       '',
       `kreconcile is running against kube-sim at ${sim.url} (Redis ${redisUrl}, ${config.workers} workers).`,
