@@ -589,7 +589,11 @@ export class Api {
     const spec = (crd as Obj).spec ?? {};
     const prevSpec = (e.prev as Obj | undefined)?.spec;
     const bucket = `${spec.names?.plural}.${spec.group}`;
-    if (prevSpec) this.registry.unregister(prevSpec.group, prevSpec.names?.plural);
+    const before = new Map<string, ResourceInfo>();
+    if (prevSpec) {
+      for (const r of this.registry.all()) if (r.group === prevSpec.group && r.resource === prevSpec.names?.plural) before.set(r.version, r);
+      this.registry.unregister(prevSpec.group, prevSpec.names?.plural);
+    }
     if (e.type === 'DELETED') {
       this.terminatingCrds.delete(bucket);
       return;
@@ -597,7 +601,12 @@ export class Api {
     if (crd.metadata.deletionTimestamp) this.terminatingCrds.add(bucket);
     if (!crdServes(crd)) return;
     const { resources, preferredVersion } = crdResources(crd);
-    for (const r of resources) this.registry.register(r, preferredVersion);
+    for (const r of resources) {
+      // Objects stored before a schema change get its defaults when read (as apiextensions does).
+      const was = before.get(r.version);
+      r.schemaRevision = was && isDeepStrictEqual(was.schema, r.schema) ? was.schemaRevision : e.rv;
+      this.registry.register(r, preferredVersion);
+    }
   }
 }
 

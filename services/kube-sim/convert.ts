@@ -1,6 +1,7 @@
 // Views of stored objects. A bucket may be served by several resources (core and
 // events.k8s.io Events; every served version of a CRD): objects are stored in one
 // form and converted on the way in and out.
+import { applyDefaults } from './schema.ts';
 import { groupVersion, type KubeObject, type ResourceInfo } from './types.ts';
 
 type Obj = Record<string, unknown>;
@@ -36,8 +37,9 @@ export function toView(r: ResourceInfo, stored: KubeObject): KubeObject {
     if (out.eventTime === undefined) out.eventTime = null;
     return out as KubeObject;
   }
-  if (stored.apiVersion === apiVersion && stored.kind === r.kind) return stored;
-  return { ...stored, apiVersion, kind: r.kind };
+  let out = stored.apiVersion === apiVersion && stored.kind === r.kind ? stored : { ...stored, apiVersion, kind: r.kind };
+  if (r.schema && r.schemaRevision !== undefined && Number(stored.metadata.resourceVersion) < r.schemaRevision) out = applyDefaults(out, r.schema);
+  return out;
 }
 
 /** An incoming object (already checked against `r`'s apiVersion/kind) in stored form. */

@@ -102,6 +102,8 @@ export interface ResourceInfo {
   schema?: JSONSchemaProps;
   /** Field selector labels beyond metadata.name/metadata.namespace. */
   fieldSelectors?: string[];
+  /** CRDs: the revision at which `schema` took effect; older stored objects are defaulted on read. */
+  schemaRevision?: number;
 }
 
 export function groupVersion(r: Pick<ResourceInfo, 'group' | 'version'>): string {

@@ -298,6 +298,25 @@ describe('CRD lifecycle', () => {
   });
 });
 
+describe('CRD schema changes', () => {
+  test('a default added to the schema shows on objects stored before it', async () => {
+    const crd = structuredClone(CRD);
+    crd.metadata.name = 'gadgets.demo.example.com';
+    crd.spec.group = 'demo.example.com';
+    crd.spec.names = { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' };
+    const created = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    const path = '/apis/demo.example.com/v1/namespaces/default/gadgets';
+    await call('POST', path, { apiVersion: 'demo.example.com/v1', kind: 'Gadget', metadata: { name: 'old' }, spec: { cronSpec: 'x', image: 'y' } });
+    assert.equal((await call('GET', `${path}/old`)).body.spec.timeZone, undefined);
+    const updated = structuredClone(created.body);
+    updated.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.timeZone.default = 'UTC';
+    assert.equal((await call('PUT', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, updated)).status, 200);
+    assert.equal((await call('GET', `${path}/old`)).body.spec.timeZone, 'UTC');
+    const listed = await call('GET', path);
+    assert.equal(listed.body.items[0].spec.timeZone, 'UTC');
+  });
+});
+
 describe('Events', () => {
   test('core and events.k8s.io are two views of the same objects, with involvedObject field selectors', async () => {
     const ev = {
