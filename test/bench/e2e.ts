@@ -190,6 +190,7 @@ async function main(): Promise<void> {
   const before = await counters(workerPorts);
   const cpuBefore = cpu();
   const start = performance.now();
+  const startWall = Date.now();
   const inflight: Promise<unknown>[] = [];
   let driverErrors = 0;
   for (let i = 0; i < total; i++) {
@@ -210,6 +211,18 @@ async function main(): Promise<void> {
   await waitFor('every change to be reflected', () => Array.from({ length: Math.min(KEYS, total) }, (_, k) => total - 1 - k).every((i) => !Number.isNaN(seenAt[i]!)), 60_000, 50).catch(() => undefined);
   await idle(60_000);
   const phaseSeconds = (performance.now() - start) / 1000;
+  // Where the time goes, from the last completed jobs' own timestamps: relay (seen → enqueued),
+  // queue (enqueued → taken) and worker (taken → done).
+  const jobs = (await queue.getCompleted(0, 999)).filter((j) => j.timestamp >= startWall);
+  const spread = (values: number[]) => {
+    const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  };
+  const stages = {
+    relayEnqueueMs: spread(jobs.map((j) => j.timestamp - j.data.seenAt)),
+    queueWaitMs: spread(jobs.map((j) => j.processedOn! - j.timestamp)),
+    workerMs: spread(jobs.map((j) => j.finishedOn! - j.processedOn!)),
+  };
   const after = await counters(workerPorts);
   const cpuLatency = cpuDelta(cpuBefore, cpu());
   stopWatch();
@@ -264,6 +277,7 @@ async function main(): Promise<void> {
       missing,
       driverErrors,
       reconcilesPerSec: Math.round((after.reconciles - before.reconciles) / phaseSeconds),
+      stages,
       apiWritesPerChange: +((after.writes - before.writes) / total).toFixed(2),
       resyncObjects: all.length,
       resyncReconcilesPerSec: Math.round((afterResync.reconciles - beforeResync.reconciles) / resyncSeconds),
