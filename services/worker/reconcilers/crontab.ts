@@ -334,6 +334,11 @@ export async function reconcileCronTab(ctx: ReconcileContext, key: ObjectKey): P
       await writeStatus(ctx, ct, actual, { ready: true }, changes);
       return done(changes);
     case 'create': {
+      // The two reads ran at once, so the CronJob may have been read after the CronTab was deleted
+      // and its CronJob garbage-collected. A CronTab read after the CronJob was found missing settles
+      // it: a CronTab that still exists never had its CronJob collected, so it never gets a second one.
+      const still = await ctx.kube.get<CronTab>(CRONTABS, key.namespace, key.name);
+      if (!still || still.metadata.uid !== ct.metadata.uid || still.metadata.deletionTimestamp) return requeue(0, 'the CronTab went away while its CronJob was read', changes);
       const created = await ctx.kube.create<CronJob>(CRONJOBS, key.namespace, step.obj);
       changes.push('cronjob created');
       await ctx.events.record({ regarding: cronTabRef(ct), type: 'Normal', reason: 'CronJobCreated', action: 'Create', note: `created CronJob ${key.name} (schedule "${ct.spec.cronSpec}", image ${ct.spec.image})` });
