@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { strategyFor, metaCauses, undeletableNamespace } from './builtins.ts';
 import { fromView, toView } from './convert.ts';
-import { CRD_CLEANUP_FINALIZER, crdResources, crdServes, markCrdTerminating } from './crd.ts';
+import { crdResources, crdServes, markCrdTerminating } from './crd.ts';
 import { alreadyExists, badRequest, cause, causes, conflict, expired, forbidden, invalid, namespaceNotFound, notFound } from './errors.ts';
 import { generationPolicy, ResourceRegistry, storageOf } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './selectors.ts';
@@ -715,4 +715,3 @@ function decodeContinue(s: string): ContinueToken {
   }
 }
 
-export { CRD_CLEANUP_FINALIZER };

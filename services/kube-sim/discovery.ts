@@ -1,7 +1,7 @@
 // Legacy discovery documents (contract §2) and /version. Aggregated-discovery Accepts
 // get these plain JSON shapes too: kubectl then falls back to per-group-version GETs.
 import type { ResourceRegistry } from './resources.ts';
-import { groupVersion, type ResourceInfo } from './types.ts';
+import type { ResourceInfo } from './types.ts';
 
 export const VERSION_INFO = {
   major: '1',
@@ -53,4 +53,3 @@ export function apiResourceList(registry: ResourceRegistry, gv: string): object 
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources: sorted.flatMap(resourceEntries) };
 }
 
-export { groupVersion };

@@ -18,7 +18,7 @@ import { Faults, startAdminServer, type AdminServer } from './faults.ts';
 import { GarbageCollector } from './gc.ts';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.ts';
 import { ResourceRegistry } from './resources.ts';
-import { createApiHandler, type RequestInfo, type RequestListener, type ServerPlugins } from './server.ts';
+import { createApiHandler, type RequestListener, type ServerPlugins } from './server.ts';
 import { Store } from './store.ts';
 import { badRequest } from './errors.ts';
 import { DEFAULT_WATCH_SETTINGS, WatchHub } from './watch.ts';

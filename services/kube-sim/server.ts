@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import YAML from 'yaml';
 import type { Logger } from '../common/logger.ts';
-import { ADMIN_USER, managerName, parseResourceVersion, validateFieldManager, type Api, type DeleteOptions, type FieldValidation, type RequestContext, type UserInfo } from './api.ts';
+import { ADMIN_USER, parseResourceVersion, validateFieldManager, type Api, type DeleteOptions, type FieldValidation, type RequestContext, type UserInfo } from './api.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, VERSION_INFO } from './discovery.ts';
 import { badRequest, MAX_BODY_BYTES, methodNotAllowed, pathNotFound, toStatusError, tooLarge, unsupportedMediaType } from './errors.ts';
 import type { Faults } from './faults.ts';
@@ -92,9 +92,8 @@ function sendStatus(res: ServerResponse, err: StatusError, warnings: string[] = 
     res.destroy();
     return;
   }
-  const headers: string[] = [];
   if (err.details?.retryAfterSeconds) res.setHeader('retry-after', String(err.details.retryAfterSeconds));
-  sendJson(res, err.code, err.toStatus(), 'application/json', [...warnings, ...headers]);
+  sendJson(res, err.code, err.toStatus(), 'application/json', warnings);
 }
 
 function sendText(res: ServerResponse, code: number, text: string): void {
