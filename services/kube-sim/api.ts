@@ -643,6 +643,8 @@ let builtinSchemasMissing = false;
 function schemaOfBuiltin(info: ResourceInfo): JSONSchemaProps | undefined {
   if (builtinSchemasMissing) return undefined;
   try {
+    // Objects reach prepare() in stored form, and events.k8s.io Events are stored as core v1 Events.
+    if (info.group === 'events.k8s.io' && info.resource === 'events') return builtinSchema('', 'v1', 'Event');
     return builtinSchema(info.group, info.version, info.kind);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
