@@ -61,6 +61,7 @@ export class Enqueuer {
   private failures = 0;
   private lastError: string | undefined;
   private idleWaiters: (() => void)[] = [];
+  private roomWaiters: (() => void)[] = [];
   private closed = false;
   private everReady = false;
   private readonly batchSize: number;
@@ -120,6 +121,17 @@ export class Enqueuer {
     return true;
   }
 
+  /**
+   * Backpressure for lists: resolves once fewer than `limit` keys are pending. While
+   * Redis fails it resolves at once: then the relay holds everything in memory
+   * (bounded by the number of objects) rather than stall.
+   */
+  async room(limit: number): Promise<void> {
+    while (this.pending.size >= limit && !this.lastError && !this.closed && this.opts.redis.status === 'ready') {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+  }
+
   /** Resolves once nothing is pending or unsaved and no flush runs (tests, benchmarks). */
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
@@ -150,6 +162,7 @@ export class Enqueuer {
       if (this.reconnectCheck) await this.reconnectCheck;
       while (this.hasWork() && !this.closed) {
         await this.flushOnce();
+        for (const w of this.roomWaiters.splice(0)) w();
         // Let sockets and timers run between rounds (a long initial list flushes in many).
         await new Promise((r) => setImmediate(r));
       }
@@ -173,6 +186,7 @@ export class Enqueuer {
       }
     } finally {
       this.flushing = false;
+      for (const w of this.roomWaiters.splice(0)) w();
       this.opts.metrics.pendingKeys.set(this.pending.size);
       if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
       else if (!this.lastError) this.schedule();
@@ -278,6 +292,7 @@ export class Enqueuer {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.opts.redis.off('ready', this.onReady);
     for (const w of this.idleWaiters.splice(0)) w();
+    for (const w of this.roomWaiters.splice(0)) w();
     await this.queue.close().catch(() => {});
   }
 }

@@ -7,26 +7,24 @@
 // every replica reports readiness: Redis reachable and writes succeeding.
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { startHealthServer, type HealthServer } from '../common/health.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { createRegistry } from '../common/metrics.ts';
-import { createAuditApp, tokenFromFile } from './audit.ts';
 import { createProducerRedis, Enqueuer } from './enqueuer.ts';
+import type { KubeAccess } from './kube-access.ts';
 import { KubeClient } from './kube-client.ts';
 import { LeaderElector, type Clock } from './leader.ts';
 import { createRelayMetrics, type RelayMetrics } from './metrics.ts';
 import { WATCHED_RESOURCES, type WatchedResource } from './resources.ts';
 import { relayKeyBase, ResourceState } from './state.ts';
 import { ResourceWatcher } from './watcher.ts';
-// The audit endpoint shares the admission webhook's HTTPS server: same certificate
-// files, same reload on rotation.
-import { startWebhookServer, type WebhookServer } from '../webhook/server.ts';
+import type { WebhookServer } from '../webhook/server.ts';
 
 export interface StartRelayOptions {
-  kubeconfig: KubeConfig;
+  /** A @kubernetes/client-node KubeConfig, or the relay's lighter loadKubeAccess(). */
+  kubeconfig: KubeAccess;
   redisUrl: string;
   queueName?: string;
   queuePrefix?: string;
@@ -209,6 +207,10 @@ export async function startRelay(opts: StartRelayOptions): Promise<Relay> {
 
   let audit: WebhookServer | undefined;
   if (opts.audit) {
+    // Loaded only when served: express is a fair share of memory the relay otherwise does without.
+    const { createAuditApp, tokenFromFile } = await import('./audit.ts');
+    // Same HTTPS server as the admission webhook: same certificate files, same reload on rotation.
+    const { startWebhookServer } = await import('../webhook/server.ts');
     const token = opts.audit.tokenFile ? tokenFromFile(opts.audit.tokenFile) : undefined;
     const app = createAuditApp({
       enqueue: (key, rv) => enqueuer.enqueue(key, 'AUDIT', rv),

@@ -1,11 +1,11 @@
-// Raw HTTP to the Kubernetes API, authenticated by the KubeConfig. The relay
+// Raw HTTP to the Kubernetes API, authenticated by the kubeconfig (kube-access.ts). The relay
 // uses it instead of the generated clients for two reasons: list pages and watch
 // lines are read as they arrive and reduced to keys at once (no typed object
 // graph is ever built), and the Lease is written with MicroTime at exactly six
 // fractional digits (the generated models serialise a Date with three).
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kube-access.ts';
 
 export class KubeApiError extends Error {
   override name = 'KubeApiError';
@@ -34,7 +34,7 @@ export interface RequestOptions {
 export class KubeClient {
   private readonly server: URL;
 
-  constructor(readonly kubeconfig: KubeConfig) {
+  constructor(readonly kubeconfig: KubeAccess) {
     const cluster = kubeconfig.getCurrentCluster();
     if (!cluster) throw new Error('no current cluster in the kubeconfig');
     this.server = new URL(cluster.server);

@@ -1,10 +1,10 @@
 // `kreconcile relay`: watch Secrets, CronTabs and managed CronJobs and turn every
 // change into a deduplicated job. Run two replicas: one leads (Lease), one stands by.
-import { loadKubeConfig } from '../common/kube.ts';
 import { createRegistry } from '../common/metrics.ts';
 import { ConfigError } from '../common/config.ts';
 import { defineRole } from '../common/role.ts';
 import { startRelay } from './index.ts';
+import { loadKubeAccess } from './kube-access.ts';
 import { relayOptions } from './options.ts';
 
 export { relayOptions };
@@ -23,7 +23,7 @@ export default defineRole({
 
     const registry = createRegistry('relay');
     const relay = await startRelay({
-      kubeconfig: loadKubeConfig(config.kubeconfig),
+      kubeconfig: await loadKubeAccess(config.kubeconfig),
       redisUrl: config.redisUrl,
       queueName: config.queueName,
       queuePrefix: config.queuePrefix,

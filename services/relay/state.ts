@@ -31,7 +31,7 @@ export interface StateSnapshot {
   changes?: Map<string, string | null>;
 }
 
-const HSET_CHUNK = 2000;
+const HSET_CHUNK = 1000;
 
 export class ResourceState {
   /** id → encoded KnownEntry (see resources.ts). */
@@ -137,10 +137,16 @@ export class ResourceState {
   /** Write a snapshot: known-set changes first, then the checkpoint. */
   async persist(redis: Redis, snap: StateSnapshot): Promise<void> {
     if (snap.full) {
-      // Build the new set beside the old one and swap it in atomically with the checkpoint.
+      // Build the new set beside the old one, a chunk per round trip (one huge MULTI
+      // would sit in memory whole), then swap it in atomically with the checkpoint.
       const tmp = `${this.knownKey}:next`;
-      const multi = redis.multi().del(tmp);
-      for (const chunk of snap.full) multi.hset(tmp, ...chunk);
+      await redis.del(tmp);
+      for (let i = 0; i < snap.full.length; i += 8) {
+        const pipeline = redis.pipeline();
+        for (const chunk of snap.full.slice(i, i + 8)) pipeline.hset(tmp, ...chunk);
+        await execOrThrow(pipeline);
+      }
+      const multi = redis.multi();
       if (snap.full.length) multi.rename(tmp, this.knownKey);
       else multi.del(this.knownKey);
       if (snap.resourceVersion !== undefined) multi.set(this.rvKey, snap.resourceVersion);
@@ -186,7 +192,7 @@ export class ResourceState {
   }
 }
 
-async function execOrThrow(multi: ReturnType<Redis['multi']>): Promise<void> {
+async function execOrThrow(multi: ReturnType<Redis['multi']> | ReturnType<Redis['pipeline']>): Promise<void> {
   const results = await multi.exec();
   if (!results) throw new Error('redis transaction aborted');
   for (const [err] of results) if (err) throw err;

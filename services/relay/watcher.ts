@@ -30,6 +30,9 @@ export interface WatcherOptions {
 
 type WatchEnd = 'timeout' | 'closed' | 'silence' | 'gone' | 'error';
 
+/** A relist fetches its next page only while fewer keys than this wait for Redis. */
+const LIST_BACKPRESSURE_KEYS = 5000;
+
 export class ResourceWatcher {
   private synced = false;
   private syncWaiters: (() => void)[] = [];
@@ -130,6 +133,8 @@ export class ResourceWatcher {
     let bad = 0;
     log.info({ resource: resource.name, known: previous.size }, 'listing');
     do {
+      // Let the queue catch up before the next page: memory stays flat on a big first list.
+      await enqueuer.room(LIST_BACKPRESSURE_KEYS);
       const { body } = await client.request<{ metadata?: { continue?: string; resourceVersion?: string }; items?: unknown[] }>('GET', resource.path, {
         query: { limit: this.o.pageSize, continue: cont, labelSelector: resource.labelSelector },
         signal,
