@@ -9,6 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { AdmissionDispatcher } from './admission.ts';
+import { AuditWebhookBackend, type AuditWebhookOptions } from './audit.ts';
 import { Api, systemContext } from './api.ts';
 import { fromView, toView } from './convert.ts';
 import { openApiV3GroupVersion, openApiV3Root } from './openapi.ts';
@@ -47,6 +48,8 @@ export interface KubeSimOptions {
   kubeconfigPath?: string;
   /** Clock, for tests. */
   now?: () => Date;
+  /** Audit webhook backend (batched audit.k8s.io/v1 EventList posts, see audit.ts); off when undefined. */
+  auditWebhook?: Omit<AuditWebhookOptions, 'log'>;
 }
 
 export interface KubeSim {
@@ -100,6 +103,8 @@ export async function startKubeSim(opts: KubeSimOptions = {}): Promise<KubeSim> 
   const faults = new Faults(store, watches, log);
   const gc = new GarbageCollector(api, log, { eventTtlSeconds: opts.eventTtlSeconds ?? 3600 });
   const listeners = new Set<RequestListener>();
+  const audit = opts.auditWebhook ? new AuditWebhookBackend({ ...opts.auditWebhook, log }) : undefined;
+  if (audit) listeners.add(audit.record);
   const webhookBucket = storageOf({ group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations' });
   api.plugins.admission = new AdmissionDispatcher({
     listConfigurations: () => [...store.range(webhookBucket)].map(([, o]) => o),
@@ -191,6 +196,7 @@ export async function startKubeSim(opts: KubeSimOptions = {}): Promise<KubeSim> 
           server.closeAllConnections();
         });
         await admin?.close();
+        await audit?.close();
         if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
       })();
       return stopped;

@@ -27,6 +27,10 @@ export default defineRole({
     },
     history: { env: 'SIM_HISTORY', flag: 'history', help: 'watch history window in events (default 10000)', schema: schemas.positiveInt(10_000) },
     bookmarkInterval: { env: 'SIM_BOOKMARK_INTERVAL', flag: 'bookmark-interval', help: 'BOOKMARK period for watches that allow them (default 5s)', schema: schemas.seconds(5) },
+    auditWebhookUrl: { env: 'SIM_AUDIT_WEBHOOK_URL', flag: 'audit-webhook-url', help: 'POST audit EventList batches here (like --audit-webhook-config-file); unset = off', schema: schemas.optionalString() },
+    auditWebhookCaFile: { env: 'SIM_AUDIT_WEBHOOK_CA_FILE', flag: 'audit-webhook-ca-file', help: 'PEM CA for an https audit webhook URL', schema: schemas.optionalString() },
+    auditWebhookTokenFile: { env: 'SIM_AUDIT_WEBHOOK_TOKEN_FILE', flag: 'audit-webhook-token-file', help: 'bearer token (file) sent to the audit webhook', schema: schemas.optionalString() },
+    auditWebhookBatchMaxWait: { env: 'SIM_AUDIT_WEBHOOK_BATCH_MAX_WAIT', flag: 'audit-webhook-batch-max-wait', help: 'longest an audit event waits for its batch (default 200ms)', schema: schemas.seconds(0.2) },
     eventTtl: { env: 'SIM_EVENT_TTL', flag: 'event-ttl', help: 'how long Events live after their last write (default 1h)', schema: schemas.seconds(3600) },
   },
   async run(config, { log, shutdown }) {
@@ -39,6 +43,14 @@ export default defineRole({
       historyLimit: config.history,
       bookmarkIntervalMs: config.bookmarkInterval * 1000,
       eventTtlSeconds: config.eventTtl,
+      auditWebhook: config.auditWebhookUrl
+        ? {
+            url: config.auditWebhookUrl,
+            caPem: config.auditWebhookCaFile ? fs.readFileSync(config.auditWebhookCaFile, 'utf8') : undefined,
+            token: config.auditWebhookTokenFile ? fs.readFileSync(config.auditWebhookTokenFile, 'utf8').trim() : undefined,
+            batchMaxWaitMs: config.auditWebhookBatchMaxWait * 1000,
+          }
+        : undefined,
       kubeconfigPath,
       log,
     });

@@ -10,8 +10,15 @@ import { after, afterEach, before, test } from 'node:test';
 import { createCA } from '../../services/common/certs.ts';
 import { silentLogger } from '../../services/common/logger.ts';
 import { AuditWebhookBackend } from '../../services/kube-sim/audit.ts';
-import type { Relay } from '../../services/relay/index.ts';
-import { metricValue, startRelayEnv, waitFor, type RelayEnv } from './relay-env.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { hashTaggedPrefix, redisConnection } from '../../services/common/queue.ts';
+import { startRelay, type Relay } from '../../services/relay/index.ts';
+import { loadKubeAccess } from '../../services/relay/kube-access.ts';
+import { KubeClient } from '../../services/relay/kube-client.ts';
+import { metricValue, ROOT, SHARED_REDIS_URL, startRelayEnv, waitFor, type RelayEnv } from './relay-env.ts';
 
 let dir: string;
 let caPem: string;
@@ -102,4 +109,39 @@ test('bad batches are refused with 400, 401 or 413 and the relay goes on', async
   await env.createSecret('default', 'after-bad');
   await waitFor('the key after bad batches', async () => (await env!.queuedKeys()).includes('Secret/default/after-bad'), 5_000);
   assert.equal(await metricValue(relay, 'kreconcile_relay_audit_batches_total', { code: '413' }), 1);
+});
+
+test('`kreconcile sim --audit-webhook-url` sends its audit batches to the relay', async () => {
+  // The relay first (its audit port goes into the sim's flags); without watchers or
+  // an election it never calls the API, so any address will do.
+  const queueName = `t-${randomUUID()}`;
+  const relay = await startRelay({
+    kubeconfig: { getCurrentCluster: () => ({ server: 'http://127.0.0.1:9' }), applyToHTTPSOptions: async () => {} },
+    redisUrl: SHARED_REDIS_URL,
+    queueName,
+    queuePrefix: 'kreconcile-test',
+    leaderElection: false,
+    resources: [],
+    audit: audit(),
+  });
+  const queue = new Queue(queueName, { connection: redisConnection(SHARED_REDIS_URL), prefix: hashTaggedPrefix('kreconcile-test') });
+  const kubeconfigOut = path.join(dir, `sim-${randomUUID()}.kubeconfig`);
+  fs.writeFileSync(path.join(dir, 'ca.crt'), caPem);
+  const sim = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'services/cli.ts', 'sim', '--port', '0', '--kubeconfig-out', kubeconfigOut, '--audit-webhook-url', `https://127.0.0.1:${relay.auditPort}/audit`, '--audit-webhook-ca-file', path.join(dir, 'ca.crt'), '--audit-webhook-token-file', path.join(dir, 'token')],
+    { cwd: ROOT, stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  try {
+    await waitFor('the sim kubeconfig', () => fs.existsSync(kubeconfigOut), 30_000);
+    const kube = new KubeClient(await loadKubeAccess(kubeconfigOut));
+    await kube.request('POST', '/api/v1/namespaces/default/secrets', { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'from-sim-process' }, stringData: { password: 'p' } } });
+    await waitFor('the audited key', async () => (await queue.getJobs(['waiting'])).some((j) => j?.data.key === 'Secret/default/from-sim-process'), 10_000);
+  } finally {
+    sim.kill('SIGTERM');
+    await once(sim, 'exit');
+    await relay.stop();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
 });
