@@ -69,6 +69,7 @@ test('6: webhook stopped with failurePolicy Fail: Secret writes refused clearly,
     // Webhook back.
     await h.startWebhook();
     const backAt = Date.now();
+    const wrongAtReturn = (await h.check()).wrong.length;
     const back = d.snapshot();
     d.start();
     await sleep(4_000);
@@ -78,7 +79,7 @@ test('6: webhook stopped with failurePolicy Fail: Secret writes refused clearly,
     assert.ok(!after.refused['webhook-unreachable'], 'no more "failed calling webhook"');
     const waited = await h.waitConverged(CONVERGE_BOUND_S * 1000);
     // Timed from the webhook's return (the stream after it included), not from the stream's end.
-    const conv = { ...waited, seconds: (Date.now() - backAt) / 1000 };
+    const conv = { ...waited, seconds: (Date.now() - backAt) / 1000, wrongAtStart: wrongAtReturn };
 
     // No refusal ever carried a password.
     for (const r of d.refusals) for (const p of d.passwordsWritten) assert.ok(!r.message.includes(p), `a refusal message contains a password (${r.cls})`);
