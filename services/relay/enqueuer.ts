@@ -71,7 +71,7 @@ export class Enqueuer {
   private reconnectCheck: Promise<void> | undefined;
 
   constructor(private readonly opts: EnqueuerOptions) {
-    this.batchSize = opts.batchSize ?? 1000;
+    this.batchSize = opts.batchSize ?? 500;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
     this.queue = this.newQueue();
     opts.redis.on('ready', this.onReady);
@@ -197,21 +197,30 @@ export class Enqueuer {
     const jobs = this.pending;
     this.pending = new Map();
     const snaps: StateSnapshot[] = [...this.states].map((s) => s.snapshot());
+    // The pending map is empty again: a list waiting for room may fetch its next page meanwhile.
+    for (const w of this.roomWaiters.splice(0)) w();
     const entries = [...jobs.values()];
-    let done = 0;
+    const batches: ReconcileJobData[][] = [];
+    for (let i = 0; i < entries.length; i += this.batchSize) batches.push(entries.slice(i, i + this.batchSize));
+    const done = batches.map(() => false);
     try {
       if (this.opts.redis.status !== 'ready') throw new Error(`redis ${this.opts.redis.status}`);
-      while (done < entries.length) {
-        const batch = entries.slice(done, done + this.batchSize);
-        await this.add(batch);
-        done += batch.length;
-      }
+      // Two batches in flight: this process builds the next while Redis runs the scripts of the last.
+      let next = 0;
+      const lane = async () => {
+        while (next < batches.length) {
+          const i = next++;
+          await this.add(batches[i]!);
+          done[i] = true;
+        }
+      };
+      await Promise.all([lane(), lane()]);
       for (const snap of snaps) await snap.state.persist(this.opts.redis, snap);
     } catch (err) {
-      for (let i = done; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (!this.pending.has(e.key)) this.pending.set(e.key, e);
-      }
+      batches.forEach((batch, i) => {
+        if (done[i]) return;
+        for (const e of batch) if (!this.pending.has(e.key)) this.pending.set(e.key, e);
+      });
       for (const snap of snaps) snap.state.restore(snap);
       throw err;
     }

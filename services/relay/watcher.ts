@@ -31,7 +31,7 @@ export interface WatcherOptions {
 type WatchEnd = 'timeout' | 'closed' | 'silence' | 'gone' | 'error';
 
 /** A relist fetches its next page only while fewer keys than this wait for Redis. */
-const LIST_BACKPRESSURE_KEYS = 5000;
+const LIST_BACKPRESSURE_KEYS = 2500;
 
 export class ResourceWatcher {
   private synced = false;

@@ -33,7 +33,7 @@ const BUILD = path.join(ROOT, 'node_modules', '.cache', 'kreconcile-relay-bench'
 // V8 flags the relay is deployed with (NODE_OPTIONS in its Deployment): a small young
 // generation and an old-generation ceiling keep V8 from growing the heap far past
 // what is live (without them the same run peaks near 330 MB, nearly all garbage).
-const RELAY_NODE_OPTIONS = process.env.BENCH_RELAY_NODE_OPTIONS ?? '--max-semi-space-size=2 --max-old-space-size=384';
+const RELAY_NODE_OPTIONS = process.env.BENCH_RELAY_NODE_OPTIONS ?? '--max-semi-space-size=2 --max-old-space-size=256';
 // The informer gets the same young generation; an old-generation ceiling would only
 // make it crash, since it must hold every object.
 const INFORMER_NODE_OPTIONS = process.env.BENCH_INFORMER_NODE_OPTIONS ?? '--max-semi-space-size=2';
