@@ -20,7 +20,7 @@ import { createRelayMetrics, type RelayMetrics } from './metrics.ts';
 import { WATCHED_RESOURCES, type WatchedResource } from './resources.ts';
 import { relayKeyBase, ResourceState } from './state.ts';
 import { ResourceWatcher } from './watcher.ts';
-import type { WebhookServer } from '../webhook/server.ts';
+import type { HttpsServer } from '../common/https-server.ts';
 
 export interface StartRelayOptions {
   /** A @kubernetes/client-node KubeConfig, or the relay's lighter loadKubeAccess(). */
@@ -205,12 +205,12 @@ export async function startRelay(opts: StartRelayOptions): Promise<Relay> {
     elector.start();
   }
 
-  let audit: WebhookServer | undefined;
+  let audit: HttpsServer | undefined;
   if (opts.audit) {
     // Loaded only when served: express is a fair share of memory the relay otherwise does without.
     const { createAuditApp, tokenFromFile } = await import('./audit.ts');
     // Same HTTPS server as the admission webhook: same certificate files, same reload on rotation.
-    const { startWebhookServer } = await import('../webhook/server.ts');
+    const { startHttpsServer } = await import('../common/https-server.ts');
     const token = opts.audit.tokenFile ? tokenFromFile(opts.audit.tokenFile) : undefined;
     const app = createAuditApp({
       enqueue: (key, rv) => enqueuer.enqueue(key, 'AUDIT', rv),
@@ -220,7 +220,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<Relay> {
       metrics,
       log,
     });
-    audit = await startWebhookServer({ app, certFile: opts.audit.certFile, keyFile: opts.audit.keyFile, port: opts.audit.port ?? 8444, host: opts.audit.host, log: log.child({ component: 'audit' }) });
+    audit = await startHttpsServer({ app, certFile: opts.audit.certFile, keyFile: opts.audit.keyFile, port: opts.audit.port ?? 8444, host: opts.audit.host, log: log.child({ component: 'audit' }) });
   }
 
   const ready = (): true | string => {

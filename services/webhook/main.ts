@@ -9,7 +9,7 @@ import { passwordPolicyFrom, passwordPolicyOptions } from '../common/password-po
 import { defineRole } from '../common/role.ts';
 import { createListener } from './app.ts';
 import { createWebhookMetrics } from './metrics.ts';
-import { startWebhookServer } from './server.ts';
+import { startHttpsServer } from '../common/https-server.ts';
 
 const requiredFile = (what: string) => z.string({ message: `required: path to the PEM ${what}` }).min(1, `required: path to the PEM ${what}`);
 
@@ -33,7 +33,7 @@ export default defineRole({
 
     const policy = passwordPolicyFrom(config);
     const app = createListener({ log, policy, metrics });
-    const server = await startWebhookServer({ app, certFile: config.tlsCert, keyFile: config.tlsKey, port: config.port, host: config.host, log });
+    const server = await startHttpsServer({ app, certFile: config.tlsCert, keyFile: config.tlsKey, port: config.port, host: config.host, log });
     shutdown.register('webhook server', () => server.close());
     health.addCheck('https', () => server.server.listening || 'HTTPS server not listening');
     log.info({ port: server.port, healthPort: health.port, minPasswordLength: policy.minLength, passwordKeys: policy.keys }, 'webhook ready');

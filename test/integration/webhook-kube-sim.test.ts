@@ -13,12 +13,12 @@ import { createCA } from '../../services/common/certs.ts';
 import { silentLogger } from '../../services/common/logger.ts';
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
 import { createListener } from '../../services/webhook/app.ts';
-import { startWebhookServer, type WebhookServer } from '../../services/webhook/server.ts';
+import { startHttpsServer, type HttpsServer } from '../../services/common/https-server.ts';
 
 const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let sim: KubeSim;
-let webhook: WebhookServer;
+let webhook: HttpsServer;
 let tmp: string;
 
 /** kubectl against kube-sim: resolves with stdout and stderr (warnings), rejects with kubectl's stderr. */
@@ -45,7 +45,7 @@ before(async () => {
   const pem = ca.issue({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 });
   fs.writeFileSync(path.join(tmp, 'tls.crt'), pem.cert);
   fs.writeFileSync(path.join(tmp, 'tls.key'), pem.key);
-  webhook = await startWebhookServer({ app: createListener({ log: silentLogger }), certFile: path.join(tmp, 'tls.crt'), keyFile: path.join(tmp, 'tls.key'), port: 0, host: '127.0.0.1', log: silentLogger });
+  webhook = await startHttpsServer({ app: createListener({ log: silentLogger }), certFile: path.join(tmp, 'tls.crt'), keyFile: path.join(tmp, 'tls.key'), port: 0, host: '127.0.0.1', log: silentLogger });
   sim = await startKubeSim();
 
   await kubectl('apply', '-f', path.join(ROOT, 'infra/k8s/crontab-crd.yaml'));

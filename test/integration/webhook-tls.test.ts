@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createCA, type CertificateAuthority, type Pem } from '../../services/common/certs.ts';
 import { silentLogger } from '../../services/common/logger.ts';
 import { createListener } from '../../services/webhook/app.ts';
-import { startWebhookServer, type WebhookServer } from '../../services/webhook/server.ts';
+import { startHttpsServer, type HttpsServer } from '../../services/common/https-server.ts';
 
 let ca: CertificateAuthority;
 let first: Pem;
@@ -62,7 +62,7 @@ function callValidate(port: number, agent: https.Agent): Promise<{ status: numbe
 }
 
 describe('certificate reload', () => {
-  let server: WebhookServer;
+  let server: HttpsServer;
   after(() => server?.close());
 
   test('serves the certificate, then the rotated one to new connections, keeping open ones', async () => {
@@ -71,7 +71,7 @@ describe('certificate reload', () => {
     const keyFile = path.join(dir, 'tls.key');
     fs.writeFileSync(certFile, first.cert);
     fs.writeFileSync(keyFile, first.key);
-    server = await startWebhookServer({ app: createListener({ log: silentLogger }), certFile, keyFile, port: 0, host: '127.0.0.1', log: silentLogger, pollIntervalMs: 60_000 });
+    server = await startHttpsServer({ app: createListener({ log: silentLogger }), certFile, keyFile, port: 0, host: '127.0.0.1', log: silentLogger, pollIntervalMs: 60_000 });
 
     const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 1 });
     const before = await callValidate(server.port, keepAlive);
@@ -111,7 +111,7 @@ describe('certificate reload', () => {
     fs.symlinkSync('..v1', path.join(dir, '..data'));
     fs.symlinkSync('..data/tls.crt', path.join(dir, 'tls.crt'));
     fs.symlinkSync('..data/tls.key', path.join(dir, 'tls.key'));
-    const s = await startWebhookServer({ app: createListener({ log: silentLogger }), certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), port: 0, host: '127.0.0.1', log: silentLogger, pollIntervalMs: 60_000 });
+    const s = await startHttpsServer({ app: createListener({ log: silentLogger }), certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key'), port: 0, host: '127.0.0.1', log: silentLogger, pollIntervalMs: 60_000 });
     try {
       assert.equal((await callValidate(s.port, new https.Agent())).fingerprint, fingerprint(first));
       writeVersion('..v2', second);
@@ -132,7 +132,7 @@ describe('certificate reload', () => {
     const keyFile = path.join(dir, 'tls.key');
     fs.writeFileSync(certFile, first.cert);
     fs.writeFileSync(keyFile, first.key);
-    const s = await startWebhookServer({ app: createListener({ log: silentLogger }), certFile, keyFile, port: 0, host: '127.0.0.1', log: silentLogger, pollIntervalMs: 100 });
+    const s = await startHttpsServer({ app: createListener({ log: silentLogger }), certFile, keyFile, port: 0, host: '127.0.0.1', log: silentLogger, pollIntervalMs: 100 });
     try {
       assert.equal(await s.reload(), false, 'unchanged files are not reloaded');
       const reloaded = once(s.events, 'reload');

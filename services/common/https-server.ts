@@ -1,4 +1,4 @@
-// The webhook's HTTPS server. The certificate and key are files (a mounted
+// An HTTPS server whose certificate and key are files (a mounted
 // Secret that cert-manager rotates); when they change, new connections get the
 // new pair through setSecureContext while open connections carry on untouched.
 import { EventEmitter } from 'node:events';
@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { RequestListener } from 'node:http';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from './logger.ts';
 
-export interface WebhookServerOptions {
+export interface HttpsServerOptions {
   app: RequestListener;
   certFile: string;
   keyFile: string;
@@ -31,7 +31,7 @@ export interface CertificateInfo {
   validTo: string;
 }
 
-export interface WebhookServer {
+export interface HttpsServer {
   readonly port: number;
   readonly server: https.Server;
   /** 'reload' (CertificateInfo) after a new pair is served; 'reload-error' (Error) when a pair was unusable. */
@@ -49,7 +49,7 @@ function describe(certPem: string): CertificateInfo {
   return { fingerprint256: x.fingerprint256, subject: x.subject, validTo: x.validTo };
 }
 
-export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
+export async function startHttpsServer(opts: HttpsServerOptions): Promise<HttpsServer> {
   const { log } = opts;
   const events = new EventEmitter();
   let current = { cert: await fs.promises.readFile(opts.certFile, 'utf8'), key: await fs.promises.readFile(opts.keyFile, 'utf8') };
