@@ -1,4 +1,4 @@
-// Graceful shutdown: on SIGTERM or SIGINT run the registered closers in reverse
+// Graceful shutdown: on SIGTERM, SIGINT or SIGHUP run the registered closers in reverse
 // order of registration (last started, first stopped), each bounded by the
 // overall deadline, then exit. A second signal exits at once.
 import type { Logger } from './logger.ts';
@@ -52,5 +52,7 @@ export function installShutdown(log: Logger, opts: { deadlineMs?: number; exit?:
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A closed terminal sends SIGHUP: stop as cleanly as for Ctrl-C, so no child process is orphaned.
+  process.on('SIGHUP', onSignal);
   return { register: (name, close) => void closers.push({ name, close }), done, trigger };
 }
