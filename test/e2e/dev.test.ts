@@ -7,6 +7,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { eventually } from '../support/wait.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -18,21 +19,6 @@ let exited: Promise<number | string>;
 
 function kubectl(...args: string[]) {
   return run('kubectl', args, { env: kubectlEnv, timeout: 30_000 });
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
 before(async () => {
@@ -79,13 +65,13 @@ test('an applied CronTab gets its CronJob and a Ready status', async () => {
   const schedule = await eventually('the CronJob', async () => {
     const out = await kubectl('get', 'cronjob', name, '-o', 'jsonpath={.spec.schedule}');
     return out.stdout || undefined;
-  });
+  }, 30_000, 200);
   const wanted = (await kubectl('get', 'ct', name, '-o', 'jsonpath={.spec.cronSpec}')).stdout;
   assert.equal(schedule, wanted);
   await eventually('Ready=True', async () => {
     const out = await kubectl('get', 'ct', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}');
     return out.stdout === 'True' ? true : undefined;
-  });
+  }, 30_000, 200);
 });
 
 test('a CronJob changed by hand is repaired, and an invalid CronTab is refused', async () => {
@@ -95,7 +81,7 @@ test('a CronJob changed by hand is repaired, and an invalid CronTab is refused',
   await eventually('the CronJob repaired', async () => {
     const out = await kubectl('get', 'cronjob', name, '-o', 'jsonpath={.spec.schedule}');
     return out.stdout === wanted ? true : undefined;
-  });
+  }, 30_000, 200);
   await assert.rejects(kubectl('apply', '-f', path.join(ROOT, 'examples', 'crontab-invalid.yaml')), (err: { stderr: string }) => {
     assert.match(err.stderr, /admission webhook "crontabs\.kreconcile\.example\.com" denied the request: .*spec\.cronSpec/);
     return true;
@@ -125,5 +111,5 @@ test('Ctrl-C (SIGINT) stops every process of the group', async () => {
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === 'ESRCH' ? true : undefined;
     }
-  }, 20_000);
+  }, 20_000, 200);
 });

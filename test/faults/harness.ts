@@ -36,6 +36,7 @@ import { freePort, startRedisServer, type RedisServer } from '../../services/dev
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
 import { desiredCronJob, diffCronJob, MANAGED_BY, MANAGED_BY_LABEL, ownerReference, ownership, type CronJob, type CronTab } from '../../services/worker/reconcilers/crontab.ts';
 import { POLICY_KEY, WEAK } from '../../services/worker/reconcilers/secret.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const GROUP = 'stable.example.com';
@@ -45,18 +46,6 @@ export const NAMESPACES = ['faults-a', 'faults-b'];
 export const QUEUE_PREFIX = 'kreconcile';
 export const QUEUE_NAME = 'reconcile';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `probe` until it returns something other than undefined/false (a condition, not a timer). */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 // ---------------------------------------------------------------- child processes
 
@@ -69,11 +58,15 @@ export class ManagedProcess {
   readonly tail: string[] = [];
   starts = 0;
 
+  /** Set while the test itself stops or kills the process: any other exit is a crash. */
+  private exitExpected = false;
+
   constructor(
     readonly name: string,
     readonly role: string,
     private readonly env: NodeJS.ProcessEnv,
     private readonly onLine: (p: ManagedProcess, line: Line) => void,
+    private readonly onCrash: (p: ManagedProcess, code: number | string) => void,
   ) {}
 
   /** Starts the process and resolves once it logs the line that says it is up. */
@@ -88,6 +81,10 @@ export class ManagedProcess {
       },
     });
     this.proc = proc;
+    this.exitExpected = false;
+    void proc.exited.then((code) => {
+      if (this.proc === proc && !this.exitExpected) this.onCrash(this, code);
+    });
     return proc.waitForLine(ready, timeoutMs);
   }
 
@@ -100,11 +97,13 @@ export class ManagedProcess {
   async kill(): Promise<void> {
     const p = this.proc;
     if (!p || !this.running) return;
+    this.exitExpected = true;
     p.signal('SIGKILL');
     await p.exited;
   }
 
   async stop(graceMs = 5_000): Promise<void> {
+    this.exitExpected = true;
     await this.proc?.stop(graceMs);
   }
 
@@ -423,6 +422,8 @@ export interface Harness {
   check(only?: { cronTabs?: boolean; secrets?: boolean }): Promise<CheckResult>;
   /** Polls `check()` until nothing is wrong and the queue is idle; resolves with the seconds it took and the last result. */
   waitConverged(timeoutMs: number, opts?: ConvergeOptions): Promise<Convergence>;
+  /** Processes that exited without the test stopping or killing them (a crash is a finding). */
+  crashes(): string[];
   /** Logs of every process, for a failure message. */
   diagnostics(): string;
   stop(): Promise<void>;
@@ -480,7 +481,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     await waitFor('the CronTab CRD to be Established', async () => {
       const got = await ext.readCustomResourceDefinition({ name: crd.metadata.name });
       return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-    });
+    }, 20_000, 100);
     const core = kubeconfig.makeApiClient(k8s.CoreV1Api);
     for (const name of NAMESPACES) await core.createNamespace({ body: { metadata: { name } } });
 
@@ -516,7 +517,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     });
     const workerEnv: NodeJS.ProcessEnv = { ...baseEnv, WORKER_CONCURRENCY: '8', WORKER_LOCK_DURATION: opts.lockDuration ?? '4s', WORKER_SHUTDOWN_DEADLINE: '2s', SECRET_POLICY_MODE: 'audit' };
 
-    const relays = Array.from({ length: opts.relays ?? 2 }, (_, i) => new ManagedProcess(`relay-${i + 1}`, 'relay', relayEnv(`relay-${i + 1}`), onLine));
+    const crashes: string[] = [];
+    const onCrash = (p: ManagedProcess, code: number | string) => crashes.push(`${p.name} exited (${code}) at ${((Date.now() - t0) / 1000).toFixed(1)} s; its last lines:\n${p.tail.slice(-8).join('\n')}`);
+    const relays = Array.from({ length: opts.relays ?? 2 }, (_, i) => new ManagedProcess(`relay-${i + 1}`, 'relay', relayEnv(`relay-${i + 1}`), onLine, onCrash));
     const workers: ManagedProcess[] = [];
     const all = (): ManagedProcess[] => [...relays, ...workers, ...(webhook ? [webhook] : [])];
     cleanups.push(() => Promise.all(all().map((p) => p.stop(3_000))));
@@ -533,11 +536,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       caPem = ca.cert;
       const port = await freePort();
       webhookUrl = `https://127.0.0.1:${port}/validate`;
-      webhook = new ManagedProcess('webhook', 'webhook', { ...baseEnv, WEBHOOK_PORT: String(port), WEBHOOK_HOST: '127.0.0.1', TLS_CERT_FILE: path.join(tmp, 'tls.crt'), TLS_KEY_FILE: path.join(tmp, 'tls.key') }, onLine);
+      webhook = new ManagedProcess('webhook', 'webhook', { ...baseEnv, WEBHOOK_PORT: String(port), WEBHOOK_HOST: '127.0.0.1', TLS_CERT_FILE: path.join(tmp, 'tls.crt'), TLS_KEY_FILE: path.join(tmp, 'tls.key') }, onLine, onCrash);
     }
 
     const startWorkers = async (n: number) => {
-      const fresh = Array.from({ length: n }, () => new ManagedProcess(`worker-${workers.length + 1}`, 'worker', workerEnv, onLine)).map((w) => (workers.push(w), w));
+      const fresh = Array.from({ length: n }, () => new ManagedProcess(`worker-${workers.length + 1}`, 'worker', workerEnv, onLine, onCrash)).map((w) => (workers.push(w), w));
       await Promise.all(fresh.map((w) => w.start(msgIs('worker started'))));
     };
 
@@ -565,7 +568,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       }
     };
     const first = await waitForLeader(60_000);
-    await waitFor('the leader to list and watch', () => synced.has(first.name), 60_000);
+    await waitFor('the leader to list and watch', () => synced.has(first.name), 60_000, 100);
 
     // Fails fast while Redis is down (one scenario kills it) instead of queueing commands.
     const queueRedis = new Redis(redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 200 });
@@ -691,6 +694,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       async relayMetric(relay, name) {
         const port = healthPorts.get(relay.name);
         if (!port) throw new Error(`${relay.name}: health port unknown`);
+        if (!relay.running) throw new Error(`${relay.name} is not running, so its metrics are gone:\n${crashes.join('\n')}`);
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         let sum = 0;
         for (const line of text.split('\n')) {
@@ -720,6 +724,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
           result = await check(only);
         }
       },
+      crashes: () => [...crashes],
       diagnostics() {
         const dups = [...duplicates].map((id) => `--- duplicate create: ${id}\n${(history.get(id) ?? []).join('\n')}\n${(keyLog.get(`CronTab/${id}`) ?? []).join('\n')}`);
         return [...dups, ...all()

@@ -6,7 +6,8 @@
 // the checkpoint. Bound on takeover: lease duration + one renew interval.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { reportLine, sleep, startHarness } from './harness.ts';
+import { reportLine, startHarness } from './harness.ts';
+import { sleep } from '../support/wait.ts';
 
 const CONVERGE_BOUND_S = 30;
 const TAKEOVER_BOUND_S = 4 + 1 + 3; // lease + renew interval + slack for a loaded machine
@@ -33,6 +34,7 @@ test('2: SIGKILL the relay leader, twice: the standby takes over, every object c
     const conv = await h.waitConverged(CONVERGE_BOUND_S * 1000);
     t.diagnostic(reportLine('relay-leader-sigkill', h, conv, { takeoverSeconds: takeovers.map((s) => Number(s.toFixed(1))) }));
     assert.ok(h.driver.stats.changes > 50, `the stream made changes (${h.driver.stats.changes})`);
+    assert.deepEqual(h.crashes(), [], 'no process crashed');
     assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
     assert.equal(conv.result.duplicateCreates, 0, `CronJobs created twice:\n${h.diagnostics()}`);
     assert.ok(conv.converged && conv.seconds <= CONVERGE_BOUND_S, `converged within ${CONVERGE_BOUND_S} s (${conv.seconds} s)`);

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
-import { waitFor } from './kube-sim-helpers.ts';
+import { eventually } from '../support/wait.ts';
 
 let sim: KubeSim;
 const CRD = YAML.parse(fs.readFileSync(new URL('../../infra/k8s/crontab-crd.yaml', import.meta.url), 'utf8'));
@@ -246,7 +246,7 @@ describe('garbage collection', () => {
     const owner = (await call('POST', CT, cronTab('bg-owner'))).body;
     assert.equal((await call('POST', CJ, cronJob('bg-dep', owner))).status, 201);
     await call('DELETE', `${CT}/bg-owner`);
-    await waitFor(async () => (await call('GET', `${CJ}/bg-dep`)).status === 404, 'dependent deleted');
+    await eventually('dependent deleted', async () => (await call('GET', `${CJ}/bg-dep`)).status === 404, 10_000, 10);
   });
 
   test('Foreground: the owner stays, marked, until blocking dependents are gone', async () => {
@@ -254,18 +254,18 @@ describe('garbage collection', () => {
     await call('POST', CJ, { ...cronJob('fg-dep', owner), metadata: { ...cronJob('fg-dep', owner).metadata, finalizers: ['example.com/hold'] } });
     const del = await call('DELETE', `${CT}/fg-owner`, { propagationPolicy: 'Foreground' });
     assert.ok(del.body.metadata.finalizers.includes('foregroundDeletion'));
-    await waitFor(async () => (await call('GET', `${CJ}/fg-dep`)).body.metadata?.deletionTimestamp, 'dependent marked for deletion');
+    await eventually('dependent marked for deletion', async () => (await call('GET', `${CJ}/fg-dep`)).body.metadata?.deletionTimestamp, 10_000, 10);
     await sim.gc.idle();
     assert.equal((await call('GET', `${CT}/fg-owner`)).status, 200, 'owner waits for the dependent');
     await call('PATCH', `${CJ}/fg-dep`, { metadata: { finalizers: null } }, { 'content-type': 'application/merge-patch+json' });
-    await waitFor(async () => (await call('GET', `${CT}/fg-owner`)).status === 404, 'owner deleted after its dependent');
+    await eventually('owner deleted after its dependent', async () => (await call('GET', `${CT}/fg-owner`)).status === 404, 10_000, 10);
   });
 
   test('Orphan: dependents lose the owner reference and stay', async () => {
     const owner = (await call('POST', CT, cronTab('or-owner'))).body;
     await call('POST', CJ, cronJob('or-dep', owner));
     await call('DELETE', `${CT}/or-owner`, { propagationPolicy: 'Orphan' });
-    await waitFor(async () => (await call('GET', `${CT}/or-owner`)).status === 404, 'owner deleted');
+    await eventually('owner deleted', async () => (await call('GET', `${CT}/or-owner`)).status === 404, 10_000, 10);
     const dep = await call('GET', `${CJ}/or-dep`);
     assert.equal(dep.status, 200);
     assert.equal(dep.body.metadata.ownerReferences, undefined);
@@ -273,7 +273,7 @@ describe('garbage collection', () => {
 
   test('a dependent whose owner never existed is collected', async () => {
     await call('POST', CJ, cronJob('orphaned-at-birth', { metadata: { name: 'ghost', uid: '00000000-0000-0000-0000-000000000000' } }));
-    await waitFor(async () => (await call('GET', `${CJ}/orphaned-at-birth`)).status === 404, 'collected');
+    await eventually('collected', async () => (await call('GET', `${CJ}/orphaned-at-birth`)).status === 404, 10_000, 10);
   });
 });
 
@@ -292,7 +292,7 @@ describe('CRD lifecycle', () => {
     assert.equal(w.status, 201);
     assert.equal(w.body.metadata.namespace, undefined);
     await call('DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.demo.example.com');
-    await waitFor(async () => (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.demo.example.com')).status === 404, 'CRD removed');
+    await eventually('CRD removed', async () => (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.demo.example.com')).status === 404, 10_000, 10);
     assert.equal(sim.store.count('widgets.demo.example.com'), 0);
     assert.equal((await call('GET', '/apis/demo.example.com/v1/widgets')).status, 404);
   });
@@ -425,7 +425,7 @@ describe('list and watch details', () => {
         });
         req.on('error', () => resolve());
       });
-      await waitFor(() => small.watches.size === 1, 'watch open');
+      await eventually('watch open', () => small.watches.size === 1, 10_000, 10);
       const ctx = { user: { username: 't', groups: [] }, dryRun: false, fieldValidation: 'Ignore' as const, warnings: [] };
       const info = small.registry.lookup('', 'v1', 'configmaps')!;
       const blob = 'x'.repeat(512 * 1024);
@@ -445,7 +445,7 @@ describe('request hook (for audit backends)', () => {
     await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'audited' } });
     await call('DELETE', '/api/v1/namespaces/default/configmaps/audited', undefined, { 'impersonate-user': 'alice' });
     await call('GET', '/api/v1/namespaces/default/configmaps/audited');
-    await waitFor(() => seen.length >= 3, 'three completed requests');
+    await eventually('three completed requests', () => seen.length >= 3, 10_000, 10);
     off();
     assert.deepEqual(
       seen.map((s) => [s.verb, s.resource, s.namespace, s.name, s.code, s.user.username]),

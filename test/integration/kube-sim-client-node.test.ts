@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
+import { waitFor } from '../support/wait.ts';
 
 let sim: KubeSim;
 let core: k8s.CoreV1Api;
@@ -21,19 +22,6 @@ async function rejects(p: Promise<unknown>, code: number): Promise<any> {
     return JSON.parse(err.body);
   }
   assert.fail(`expected HTTP ${code}, but the call succeeded`);
-}
-
-function waitFor<T>(fn: () => T | undefined, what: string, ms = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = () => {
-      const v = fn();
-      if (v !== undefined && v !== false) return resolve(v);
-      if (Date.now() - started > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
 }
 
 describe('CRUD on Secrets', () => {
@@ -166,7 +154,7 @@ describe('watch', () => {
     await core.createNamespacedConfigMap({ namespace: 'watching', body: { metadata: { name: 'w1' }, data: { a: '1' } } });
     await core.patchNamespacedConfigMap({ namespace: 'watching', name: 'w1', body: { data: { a: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     await core.deleteNamespacedConfigMap({ namespace: 'watching', name: 'w1' });
-    await waitFor(() => events.some((e) => e.type === 'BOOKMARK') && events.filter((e) => e.type !== 'BOOKMARK').length >= 3, 'events and a bookmark');
+    await waitFor('events and a bookmark', () => events.some((e) => e.type === 'BOOKMARK') && events.filter((e) => e.type !== 'BOOKMARK').length >= 3, 5_000, 10);
     req.abort();
     const changes = events.filter((e) => e.type !== 'BOOKMARK');
     assert.deepEqual(changes.map((e) => `${e.type} ${e.name}`), ['ADDED w1', 'MODIFIED w1', 'DELETED w1']);
@@ -198,7 +186,7 @@ describe('watch', () => {
     await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'sel', labels: { app: 'x' } } } });
     await core.patchNamespacedConfigMap({ namespace: 'default', name: 'sel', body: { metadata: { labels: { app: 'y' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     await core.patchNamespacedConfigMap({ namespace: 'default', name: 'sel', body: { metadata: { labels: { app: 'x' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    await waitFor(() => events.length >= 3, 'three events');
+    await waitFor('three events', () => events.length >= 3, 5_000, 10);
     req.abort();
     assert.deepEqual(events, ['ADDED sel', 'DELETED sel', 'ADDED sel']);
   });
@@ -212,9 +200,9 @@ describe('watch', () => {
     const errors: unknown[] = [];
     informer.on('error', (err) => errors.push(err)); // a 410 is not an error: the informer relists by itself
     await informer.start();
-    await waitFor(() => added.includes('before'), 'initial list');
+    await waitFor('initial list', () => added.includes('before'), 5_000, 10);
     await core.createNamespacedSecret({ namespace: 'informed', body: { metadata: { name: 'live' } } });
-    await waitFor(() => added.includes('live'), 'live add');
+    await waitFor('live add', () => added.includes('live'), 5_000, 10);
 
     // Drop the watch while history is compacted, and make a change nobody watched:
     // the informer rewatches from its old revision, gets 410, and must relist to see it.
@@ -222,7 +210,7 @@ describe('watch', () => {
     await core.createNamespacedSecret({ namespace: 'informed', body: { metadata: { name: 'missed' } } });
     sim.faults.compact();
     sim.faults.dropWatches();
-    await waitFor(() => informer.list().some((s) => s.metadata!.name === 'missed'), 'relist after 410');
+    await waitFor('relist after 410', () => informer.list().some((s) => s.metadata!.name === 'missed'), 5_000, 10);
     assert.deepEqual(errors, []);
     await informer.stop();
     assert.deepEqual(informer.list().map((s) => s.metadata!.name).sort(), ['before', 'live', 'missed']);

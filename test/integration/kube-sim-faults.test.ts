@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { createLogger } from '../../services/common/logger.ts';
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
-import { waitFor } from './kube-sim-helpers.ts';
+import { eventually } from '../support/wait.ts';
 
 let sim: KubeSim;
 let core: k8s.CoreV1Api;
@@ -49,7 +49,7 @@ describe('fault switches', () => {
           void watch.watch('/api/v1/namespaces/default/configmaps', {}, () => {}, () => resolve());
         }),
     );
-    await waitFor(() => sim.watches.size === 2, 'two open watches');
+    await eventually('two open watches', () => sim.watches.size === 2, 10_000, 10);
     const { dropped } = await admin('POST', '/faults/drop-watches');
     assert.equal(dropped, 2);
     await Promise.all(ended);
@@ -126,7 +126,7 @@ describe('fault switches', () => {
     const took = Date.now() - t0;
     assert.equal(res.status, 200);
     assert.ok(took >= 900, `answered after ${took} ms`);
-    await waitFor(() => events.includes('ADDED during-pause'), 'the held watch event');
+    await eventually('the held watch event', () => events.includes('ADDED during-pause'), 10_000, 10);
     req.abort();
     assert.ok(logged('pause'));
   });

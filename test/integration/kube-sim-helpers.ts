@@ -1,9 +1,10 @@
 // Helpers for kube-sim's integration tests: run kubectl against a sim with its own
-// HOME and discovery cache, and small waits that poll a condition instead of sleeping.
+// HOME and discovery cache, and follow a child's output.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { waitFor } from '../support/wait.ts';
 
 export interface KubectlResult {
   code: number;
@@ -51,24 +52,6 @@ export function makeKubectl(kubeconfigPath: string): Kubectl {
   return run;
 }
 
-/** Resolves when `fn` returns something truthy; polls every 10 ms up to `ms`. */
-export function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = async () => {
-      try {
-        const v = await fn();
-        if (v) return resolve(v);
-      } catch {
-        // not yet
-      }
-      if (Date.now() - started > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    void tick();
-  });
-}
-
 /** Collects a child's stdout lines; `until` resolves once a line matches. */
 export function lines(child: ChildProcess): { all: string[]; until(re: RegExp, ms?: number): Promise<string> } {
   const all: string[] = [];
@@ -81,6 +64,6 @@ export function lines(child: ChildProcess): { all: string[]; until(re: RegExp, m
   });
   return {
     all,
-    until: (re, ms = 10_000) => waitFor(() => all.find((l) => re.test(l)), `a line matching ${re}`, ms),
+    until: (re, ms = 10_000) => waitFor(`a line matching ${re}`, () => all.find((l) => re.test(l)), ms, 10),
   };
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
-import { lines, makeKubectl, waitFor, type Kubectl } from './kube-sim-helpers.ts';
+import { lines, makeKubectl, type Kubectl } from './kube-sim-helpers.ts';
+import { eventually } from '../support/wait.ts';
 
 const CRD = fs.readFileSync(new URL('../../infra/k8s/crontab-crd.yaml', import.meta.url), 'utf8');
 
@@ -140,6 +141,6 @@ describe('Secrets with kubectl', () => {
   test('kubectl api-resources lists built-ins and the CRD', async () => {
     const out = await kubectl.ok(['api-resources']);
     for (const re of [/^secrets\s+v1\s+true\s+Secret/m, /^crontabs\s+ct\s+stable.example.com\/v1\s+true\s+CronTab/m, /^leases\s+coordination.k8s.io\/v1\s+true\s+Lease/m]) assert.match(out, re);
-    await waitFor(async () => (await kubectl(['get', 'ct'])).code === 0, 'ct served');
+    await eventually('ct served', async () => (await kubectl(['get', 'ct'])).code === 0, 10_000, 10);
   });
 });

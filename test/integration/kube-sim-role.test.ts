@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { makeKubectl, waitFor } from './kube-sim-helpers.ts';
+import { makeKubectl } from './kube-sim-helpers.ts';
+import { eventually } from '../support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -20,7 +21,7 @@ test('kreconcile sim --port 0 --kubeconfig-out FILE serves the API and exits cle
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    await waitFor(() => fs.existsSync(kubeconfig), 'the kubeconfig', 30_000);
+    await eventually('the kubeconfig', () => fs.existsSync(kubeconfig), 30_000, 10);
     const kubectl = makeKubectl(kubeconfig);
     try {
       const out = await kubectl.ok(['get', 'namespaces', '-o', 'name']);

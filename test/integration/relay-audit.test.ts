@@ -18,7 +18,8 @@ import { hashTaggedPrefix, redisConnection } from '../../services/common/queue.t
 import { startRelay, type Relay } from '../../services/relay/index.ts';
 import { loadKubeAccess } from '../../services/relay/kube-access.ts';
 import { KubeClient } from '../../services/relay/kube-client.ts';
-import { metricValue, ROOT, SHARED_REDIS_URL, startRelayEnv, waitFor, type RelayEnv } from './relay-env.ts';
+import { metricValue, ROOT, SHARED_REDIS_URL, startRelayEnv, type RelayEnv } from './relay-env.ts';
+import { waitFor } from '../support/wait.ts';
 
 let dir: string;
 let caPem: string;

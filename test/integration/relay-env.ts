@@ -13,21 +13,12 @@ import { hashTaggedPrefix, redisConnection, type ReconcileJobData } from '../../
 import { startKubeSim, type KubeSimOptions } from '../../services/kube-sim/index.ts';
 import { startRelay, type Relay, type StartRelayOptions } from '../../services/relay/index.ts';
 import { KubeApiError, KubeClient } from '../../services/relay/kube-client.ts';
+import { waitFor } from '../support/wait.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export type KubeSim = Awaited<ReturnType<typeof startKubeSim>>;
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,8 @@
 // is not ready, and once Redis is back every key arrives.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { metricValue, startRedisServer, startRelayEnv, waitFor, type RedisServer, type RelayEnv } from './relay-env.ts';
+import { metricValue, startRedisServer, startRelayEnv, type RedisServer, type RelayEnv } from './relay-env.ts';
+import { waitFor } from '../support/wait.ts';
 
 let redis: RedisServer;
 let env: RelayEnv;

@@ -7,7 +7,8 @@ import { afterEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { redisConnection } from '../../services/common/queue.ts';
 import { relayKeyBase } from '../../services/relay/state.ts';
-import { metricValue, startRelayEnv, waitFor, type RelayEnv } from './relay-env.ts';
+import { metricValue, startRelayEnv, type RelayEnv } from './relay-env.ts';
+import { waitFor } from '../support/wait.ts';
 
 let env: RelayEnv | undefined;
 afterEach(async () => {

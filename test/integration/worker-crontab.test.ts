@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { JOB_NAME, jobOptions } from '../../services/common/queue.ts';
 import { CRONJOBS, CRONTABS, EVENTS, KubeClient } from '../../services/worker/kube.ts';
 import type { CronJob, CronTab } from '../../services/worker/reconcilers/crontab.ts';
-import { ensureNamespace, startWorkerEnv, waitFor, type WorkerEnv } from './worker-env.ts';
+import { ensureNamespace, startWorkerEnv, type WorkerEnv } from './worker-env.ts';
+import { waitFor } from '../support/wait.ts';
 
 let env: WorkerEnv;
 

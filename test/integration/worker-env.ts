@@ -12,6 +12,10 @@ import { hashTaggedPrefix, JOB_NAME, jobOptions, redisConnection, type Reconcile
 import { startKubeSim } from '../../services/kube-sim/index.ts';
 import { KubeClient, NAMESPACES, type Resource } from '../../services/worker/kube.ts';
 import { startWorker, type RunningWorker, type StartWorkerOptions } from '../../services/worker/worker.ts';
+import { waitFor } from '../support/wait.ts';
+
+// test/bench/e2e.ts imports waitFor from here.
+export { waitFor };
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -39,16 +43,6 @@ export interface WorkerEnv {
   /** Runs fn and returns the API requests the workers made meanwhile, as kube-sim saw them ("get crontabs", "update cronjobs"…). */
   workerRequests(fn: () => Promise<unknown>): Promise<string[]>;
   stop(): Promise<void>;
-}
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export async function installCronTabCrd(kube: KubeClient): Promise<void> {
