@@ -270,6 +270,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<Relay> {
       await elector?.stop();
       await audit?.close(2_000);
       await enqueuer.close();
+      client.close();
       redis.disconnect();
       await health?.close();
       syncWaiters = [];

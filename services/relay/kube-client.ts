@@ -26,18 +26,30 @@ export interface KubeResponse<T = unknown> {
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
+  /** Of the body; default application/json (a PATCH names its patch type here). */
+  contentType?: string;
   signal?: AbortSignal;
+  /** Reuse a kept-alive connection (short requests); default a connection of its own (watches). */
+  pooled?: boolean;
   /** Give up after this long (ms); default 30 s. */
   timeoutMs?: number;
 }
 
 export class KubeClient {
   private readonly server: URL;
+  /** One keep-alive pool for every request (client-node's applyToHTTPSOptions would hand each request a fresh agent). */
+  private readonly agent: http.Agent;
 
   constructor(readonly kubeconfig: KubeAccess) {
     const cluster = kubeconfig.getCurrentCluster();
     if (!cluster) throw new Error('no current cluster in the kubeconfig');
     this.server = new URL(cluster.server);
+    this.agent = this.server.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  }
+
+  /** Drop pooled idle connections (watches in flight are ended by their signals). */
+  close(): void {
+    this.agent.destroy();
   }
 
   url(path: string, query?: RequestOptions['query']): URL {
@@ -52,15 +64,24 @@ export class KubeClient {
     const u = this.url(path, opts.query);
     const options: https.RequestOptions = { method, headers: { accept: 'application/json', 'user-agent': 'kreconcile-relay' } };
     await this.kubeconfig.applyToHTTPSOptions(options);
+    // TLS material and headers come from the kubeconfig; the connection pool is ours. A watch
+    // holds its connection for minutes, so it gets its own (agent: false) instead of a pooled one.
+    options.agent = opts.pooled ? this.agent : false;
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    if (payload) Object.assign(options.headers!, { 'content-type': 'application/json', 'content-length': payload.length });
+    if (payload) Object.assign(options.headers!, { 'content-type': opts.contentType ?? 'application/json', 'content-length': payload.length });
     const lib = u.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = lib.request(u, options, (res) => resolve({ res, req }));
+      const signal = opts.signal;
+      const onAbort = () => req.destroy(new Error('aborted'));
+      const req = lib.request(u, options, (res) => {
+        // A response read to its end is done: a later abort (the request's timeout) must not touch a pooled socket.
+        res.once('end', () => signal?.removeEventListener('abort', onAbort));
+        resolve({ res, req });
+      });
       req.on('error', reject);
-      if (opts.signal) {
-        if (opts.signal.aborted) req.destroy(new Error('aborted'));
-        opts.signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+      if (signal) {
+        if (signal.aborted) req.destroy(new Error('aborted'));
+        signal.addEventListener('abort', onAbort, { once: true });
       }
       if (payload) req.end(payload);
       else req.end();
@@ -71,7 +92,7 @@ export class KubeClient {
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<KubeResponse<T>> {
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    const { res } = await this.open(method, path, { ...opts, signal });
+    const { res } = await this.open(method, path, { pooled: true, ...opts, signal });
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
