@@ -9,7 +9,7 @@ export interface RedisServer {
   readonly port: number;
   /** SIGKILL: the data is gone, as in a crash without persistence. */
   kill(): Promise<void>;
-  /** Start it again on the same port after kill(). */
+  /** Start it again on the same port after kill(); nothing to do while it runs. */
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -53,6 +53,7 @@ export async function startRedisServer(opts: { port?: number; binary?: string } 
   let child: ChildProcess | undefined;
 
   async function launch(): Promise<void> {
+    if (child && child.exitCode === null && child.signalCode === null) return;
     child = spawn(binary!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });

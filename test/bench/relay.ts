@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import { hashTaggedPrefix, redisConnection } from '../../services/common/queue.ts';
 import { systemContext } from '../../services/kube-sim/api.ts';
 import { startKubeSim } from '../../services/kube-sim/index.ts';
-import { startRedisServer } from '../integration/relay-env.ts';
+import { startRedisServer } from '../../services/dev/redis.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const N = Number(process.env.BENCH_RELAY_OBJECTS ?? 100_000);

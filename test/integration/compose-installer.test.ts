@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
+import { freePort } from '../../services/dev/redis.ts';
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
 
 const execFileAsync = promisify(execFile);
@@ -26,14 +26,6 @@ let tmp: string;
 let webhook: ChildProcess | undefined;
 let webhookPort: number;
 const paths = { source: '', out: '', certs: '' };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function installerEnv(): NodeJS.ProcessEnv {
   return {

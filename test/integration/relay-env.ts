@@ -1,10 +1,8 @@
 // Test environment for the relay: a kube-sim, a unique queue on a real Redis (the
-// shared one, or a private redis-server that a test may stop and restart), relays
+// shared one, or a private one from services/dev/redis.ts that a test may kill), relays
 // started in-process, and a raw API client for the test's own writes.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, type Job } from 'bullmq';
@@ -19,58 +17,6 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export type KubeSim = Awaited<ReturnType<typeof startKubeSim>>;
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** A private redis-server (no persistence) that a test may stop and start again on the same port. */
-export interface RedisServer {
-  readonly url: string;
-  readonly port: number;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-  const server: RedisServer = {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    async start() {
-      if (child && child.exitCode === null) return;
-      const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      child = c;
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        c.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('Ready to accept connections')) resolve();
-        });
-        c.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out.slice(-500)}`)));
-      });
-    },
-    async stop() {
-      const c = child;
-      child = undefined;
-      if (!c || c.exitCode !== null) return;
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve());
-        c.kill('SIGKILL');
-      });
-    },
-  };
-  await server.start();
-  return server;
-}
 
 export interface RelayEnv {
   sim: KubeSim;

@@ -3,7 +3,8 @@
 // is not ready, and once Redis is back every key arrives.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { metricValue, startRedisServer, startRelayEnv, type RedisServer, type RelayEnv } from './relay-env.ts';
+import { startRedisServer, type RedisServer } from '../../services/dev/redis.ts';
+import { metricValue, startRelayEnv, type RelayEnv } from './relay-env.ts';
 import { waitFor } from '../support/wait.ts';
 
 let redis: RedisServer;
@@ -15,7 +16,7 @@ before(async () => {
 });
 
 after(async () => {
-  await redis.start().catch(() => undefined); // so env.stop() can clean up
+  await redis.restart().catch(() => undefined); // so env.stop() can clean up
   await env.stop();
   await redis.stop();
 });
@@ -32,7 +33,7 @@ test('keys changed while Redis is down are held, coalesced, and all arrive when 
   assert.equal(relay.ready(), true);
   assert.equal(await readyz(relay.healthPort!), 200);
 
-  await redis.stop();
+  await redis.kill();
   await waitFor('the relay to notice', () => relay.ready() !== true);
   assert.equal(await readyz(relay.healthPort!), 503);
 
@@ -45,7 +46,7 @@ test('keys changed while Redis is down are held, coalesced, and all arrive when 
   assert.equal(await metricValue(relay, 'kreconcile_relay_pending_keys'), 20);
   assert.equal(await metricValue(relay, 'kreconcile_relay_redis_up'), 0);
 
-  await redis.start();
+  await redis.restart();
   await waitFor('the relay to be ready again', () => relay.ready() === true, 10_000);
   await relay.idle();
   // The restarted Redis is empty: the relay noticed its checkpoint gone and enqueued every key it knows.
