@@ -16,21 +16,9 @@ import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { evaluate as evaluateCel } from '@marcbachmann/cel-js';
 import type { Logger } from 'pino';
+import type { Admission, AdmissionAttributes } from './api.ts';
 import { labelSelectorFromObject, matchLabels, type LabelSelectorObject } from './selectors.ts';
 import { StatusError, type KubeObject, type ResourceInfo } from './types.ts';
-
-export interface AdmissionAttributes {
-  operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
-  resource: ResourceInfo;
-  subResource: string;
-  name: string;
-  namespace: string;
-  object: KubeObject | null;
-  oldObject: KubeObject | null;
-  dryRun: boolean;
-  options: Record<string, unknown>;
-  userInfo: { username: string; uid?: string; groups: string[]; extra?: Record<string, string[]> };
-}
 
 export interface AdmissionDispatcherOptions {
   /** Every stored ValidatingWebhookConfiguration. */
@@ -134,7 +122,7 @@ function gvr(r: ResourceInfo) {
   return { group: r.group, version: r.version, resource: r.resource };
 }
 
-export class AdmissionDispatcher {
+export class AdmissionDispatcher implements Admission {
   constructor(private readonly opts: AdmissionDispatcherOptions) {}
 
   /** Resolves with the webhooks' warnings when every matching webhook allows; throws StatusError otherwise. */

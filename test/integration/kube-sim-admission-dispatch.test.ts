@@ -5,7 +5,8 @@ import https from 'node:https';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCA, type Pem } from '../../services/common/certs.ts';
-import { AdmissionDispatcher, admissionWarnings, type AdmissionAttributes } from '../../services/kube-sim/admission.ts';
+import { AdmissionDispatcher, admissionWarnings } from '../../services/kube-sim/admission.ts';
+import type { AdmissionAttributes } from '../../services/kube-sim/api.ts';
 import { StatusError, type KubeObject, type ResourceInfo } from '../../services/kube-sim/types.ts';
 
 type Review = { apiVersion: string; kind: string; request: Record<string, any> };
