@@ -44,7 +44,8 @@ before(async () => {
     });
     void exited.then((code) => reject(new Error(`dev exited (${code}) before it was ready; stderr:\n${stderr}`)));
   });
-  assert.match(stderr, /export KUBECONFIG=/, 'dev prints how to point kubectl at it');
+  // The banner goes to stderr, the log line to stdout: two pipes, read in no fixed order.
+  await eventually('the banner saying how to point kubectl at it', async () => (/export KUBECONFIG=/.test(stderr) ? true : undefined), 5_000);
   kubectlEnv = { ...process.env, KUBECONFIG: kubeconfig, HOME: dir, KUBECACHEDIR: path.join(dir, 'cache') };
 });
 
