@@ -248,12 +248,7 @@ export class GarbageCollector {
     const ns = this.api.store.get('namespaces', name);
     if (!ns || !ns.metadata.deletionTimestamp) return;
     let remaining = 0;
-    const seen = new Set<string>();
-    for (const info of this.api.registry.all()) {
-      if (!info.namespaced) continue;
-      const bucket = storageOf(info);
-      if (seen.has(bucket)) continue;
-      seen.add(bucket);
+    for (const [bucket, info] of this.namespacedBuckets()) {
       for (const [, obj] of [...this.api.store.range(bucket, { namespace: name })]) {
         remaining++;
         if (obj.metadata.deletionTimestamp) continue;
@@ -274,15 +269,20 @@ export class GarbageCollector {
   }
 
   private anyLeftIn(namespace: string): boolean {
+    for (const [bucket] of this.namespacedBuckets()) if (this.api.store.count(bucket, namespace) > 0) return true;
+    return false;
+  }
+
+  /** Each storage bucket of namespaced objects once (resources serving the same objects share one), with the first resource serving it. */
+  private *namespacedBuckets(): Generator<[bucket: string, info: ResourceInfo]> {
     const seen = new Set<string>();
     for (const info of this.api.registry.all()) {
       if (!info.namespaced) continue;
       const bucket = storageOf(info);
       if (seen.has(bucket)) continue;
       seen.add(bucket);
-      if (this.api.store.count(bucket, namespace) > 0) return true;
+      yield [bucket, info];
     }
-    return false;
   }
 
   /** A terminating CRD: delete its objects; once none remain, drop the cleanup finalizer. */
