@@ -31,6 +31,8 @@ import { spawnRole, type RoleProcess } from '../../services/dev/processes.ts';
 import { startRedisServer, type RedisServer } from '../../services/dev/redis.ts';
 import { systemContext } from '../../services/kube-sim/api.ts';
 import { kubeconfigYamlFor, startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
+import { cpuSeconds, percentile } from '../support/bench.ts';
+import { sleep } from '../support/wait.ts';
 
 const SECRETS = Number(process.env.POLL_SECRETS ?? 10_000);
 const INTERVAL_S = Number(process.env.POLL_INTERVAL ?? 10);
@@ -41,7 +43,6 @@ const QUEUE = 'reconcile';
 const PREFIX = 'kreconcile-polling';
 
 const note = (msg: string) => console.error(`# polling: ${msg}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP proxy in front of the API that counts bytes each way and HTTP request lines. */
 interface CountingProxy {
@@ -89,21 +90,6 @@ async function countingProxy(targetPort: number): Promise<CountingProxy> {
       server.close(() => resolve());
     }),
   };
-}
-
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 /** The naive controller: list everything, diff resourceVersions, sleep, repeat. */

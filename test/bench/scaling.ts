@@ -30,6 +30,8 @@ import { hashTaggedPrefix, JOB_NAME, jobOptions, redisConnection, type Reconcile
 import { spawnRole, type RoleProcess } from '../../services/dev/processes.ts';
 import { freePort, startRedisServer, type RedisServer } from '../../services/dev/redis.ts';
 import { CRONTABS, KubeClient, NAMESPACES, type Resource } from '../../services/worker/kube.ts';
+import { cpuSeconds, inBatches } from '../support/bench.ts';
+import { waitFor } from '../support/wait.ts';
 
 const OBJECTS = Number(process.env.SCALING_OBJECTS ?? 2000);
 const WORKER_COUNTS = (process.env.SCALING_WORKERS ?? '1,2,4').split(',').map(Number);
@@ -46,16 +48,6 @@ let queue: { close(): Promise<void> } | undefined;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kreconcile-scaling-'));
 
 const note = (msg: string) => console.error(`# scaling: ${msg}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 function scrape(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     http
@@ -83,21 +75,6 @@ async function counters(ports: number[]): Promise<{ reconciles: number; writes: 
   };
 }
 
-/** CPU seconds (user + system) of a process so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
-}
-
 async function main(): Promise<void> {
   redis = await startRedisServer();
   const info = new Redis(redis.url);
@@ -113,7 +90,7 @@ async function main(): Promise<void> {
   const { parse } = await import('yaml');
   const crd = parse(fs.readFileSync(path.join(ROOT, 'infra/k8s/crontab-crd.yaml'), 'utf8'));
   await kube.create(CRDS, undefined, crd);
-  await waitFor('the CRD to be Established', async () => !!(await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(CRDS, undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'), 30_000);
+  await waitFor('the CRD to be Established', async () => !!(await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(CRDS, undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'), 30_000, 50);
   await kube.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
 
   const q = new Queue<ReconcileJobData>(QUEUE, { connection: redisConnection(redis.url), prefix: hashTaggedPrefix(PREFIX) });

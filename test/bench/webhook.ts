@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { createCA } from '../../services/common/certs.ts';
 import { freePort } from '../../services/dev/redis.ts';
+import { cpuSeconds } from '../support/bench.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -141,13 +142,6 @@ function reviewBody(uid: string): string {
       options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: 'helm' },
     },
   });
-}
-
-function cpuSeconds(pid: number): number {
-  // utime + stime in clock ticks (fields 14 and 15 of /proc/<pid>/stat).
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function saturate(port: number, seconds: number): Promise<{ rps: number; total: number; errors: number }> {
