@@ -18,7 +18,8 @@ import { hashTaggedPrefix, redisConnection } from '../../services/common/queue.t
 import { startRelay, type Relay } from '../../services/relay/index.ts';
 import { loadKubeAccess } from '../../services/relay/kube-access.ts';
 import { KubeClient } from '../../services/relay/kube-client.ts';
-import { metricValue, ROOT, SHARED_REDIS_URL, startRelayEnv, type RelayEnv } from './relay-env.ts';
+import { metricValue, startRelayEnv, type RelayEnv } from './relay-env.ts';
+import { REDIS_URL, ROOT } from '../support/env.ts';
 import { waitFor } from '../support/wait.ts';
 
 let dir: string;
@@ -119,14 +120,14 @@ test('`kreconcile sim --audit-webhook-url` sends its audit batches to the relay'
   const queueName = `t-${randomUUID()}`;
   const relay = await startRelay({
     kubeconfig: { getCurrentCluster: () => ({ server: 'http://127.0.0.1:9' }), applyToHTTPSOptions: async () => {} },
-    redisUrl: SHARED_REDIS_URL,
+    redisUrl: REDIS_URL,
     queueName,
     queuePrefix: 'kreconcile-test',
     leaderElection: false,
     resources: [],
     audit: audit(),
   });
-  const queue = new Queue(queueName, { connection: redisConnection(SHARED_REDIS_URL), prefix: hashTaggedPrefix('kreconcile-test') });
+  const queue = new Queue(queueName, { connection: redisConnection(REDIS_URL), prefix: hashTaggedPrefix('kreconcile-test') });
   const kubeconfigOut = path.join(dir, `sim-${randomUUID()}.kubeconfig`);
   fs.writeFileSync(path.join(dir, 'ca.crt'), caPem);
   const sim = spawn(

@@ -4,19 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Queue, type Job } from 'bullmq';
 import YAML from 'yaml';
 import { hashTaggedPrefix, redisConnection, type ReconcileJobData } from '../../services/common/queue.ts';
-import { startKubeSim, type KubeSimOptions } from '../../services/kube-sim/index.ts';
+import { startKubeSim, type KubeSim, type KubeSimOptions } from '../../services/kube-sim/index.ts';
 import { startRelay, type Relay, type StartRelayOptions } from '../../services/relay/index.ts';
 import { KubeApiError, KubeClient } from '../../services/relay/kube-client.ts';
+import { REDIS_URL, ROOT } from '../support/env.ts';
 import { waitFor } from '../support/wait.ts';
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-export type KubeSim = Awaited<ReturnType<typeof startKubeSim>>;
 
 export interface RelayEnv {
   sim: KubeSim;
@@ -44,7 +39,7 @@ export async function startRelayEnv(opts: { sim?: KubeSimOptions; redisUrl?: str
   if (opts.crd) await installCronTabCrd(kube);
   const queueName = `t-${randomUUID()}`;
   const prefix = 'kreconcile-test';
-  const redisUrl = opts.redisUrl ?? SHARED_REDIS_URL;
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
   const queue = new Queue<ReconcileJobData>(queueName, { connection: redisConnection(redisUrl), prefix: hashTaggedPrefix(prefix) });
   queue.on('error', () => {});
   const relays: Relay[] = [];

@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { afterEach, test } from 'node:test';
 import type { Lease } from '../../services/relay/leader.ts';
-import { metricValue, ROOT, startRelayEnv, type RelayEnv } from './relay-env.ts';
+import { metricValue, startRelayEnv, type RelayEnv } from './relay-env.ts';
+import { ROOT } from '../support/env.ts';
 import { waitFor } from '../support/wait.ts';
 
 let env: RelayEnv | undefined;

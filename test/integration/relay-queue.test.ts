@@ -8,11 +8,11 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { hashTaggedPrefix, JOB_NAME, jobOptions, redisConnection, type ReconcileJobData } from '../../services/common/queue.ts';
-import { ROOT, SHARED_REDIS_URL } from './relay-env.ts';
+import { REDIS_URL, ROOT } from '../support/env.ts';
 import { waitFor } from '../support/wait.ts';
 
 const prefix = hashTaggedPrefix('kreconcile-test');
-const connection = redisConnection(SHARED_REDIS_URL);
+const connection = redisConnection(REDIS_URL);
 let queueName: string;
 let queue: Queue<ReconcileJobData>;
 let events: QueueEvents;

@@ -5,23 +5,19 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import YAML from 'yaml';
 import { hashTaggedPrefix, JOB_NAME, jobOptions, redisConnection, type ReconcileJobData } from '../../services/common/queue.ts';
-import { startKubeSim } from '../../services/kube-sim/index.ts';
+import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
 import { KubeClient, NAMESPACES, type Resource } from '../../services/worker/kube.ts';
 import { startWorker, type RunningWorker, type StartWorkerOptions } from '../../services/worker/worker.ts';
+import { REDIS_URL, ROOT } from '../support/env.ts';
 import { waitFor } from '../support/wait.ts';
 
 // test/bench/e2e.ts imports waitFor from here.
 export { waitFor };
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CRDS: Resource = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false };
-
-export type KubeSim = Awaited<ReturnType<typeof startKubeSim>>;
 
 export interface WorkerEnv {
   sim: KubeSim;

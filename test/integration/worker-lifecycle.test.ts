@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { spawnRole, type RoleProcess } from '../../services/dev/processes.ts';
 import { CRONJOBS, CRONTABS } from '../../services/worker/kube.ts';
-import { ensureNamespace, REDIS_URL, startWorkerEnv, type WorkerEnv } from './worker-env.ts';
+import { ensureNamespace, startWorkerEnv, type WorkerEnv } from './worker-env.ts';
+import { REDIS_URL } from '../support/env.ts';
 import { waitFor } from '../support/wait.ts';
 
 let env: WorkerEnv;
