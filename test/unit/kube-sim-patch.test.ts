@@ -2,17 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../../services/kube-sim/patch.ts';
-import { StatusError } from '../../services/kube-sim/types.ts';
-
-function statusError(fn: () => unknown, code: number, reason: string, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof StatusError, String(err));
-    assert.equal(err.code, code);
-    assert.equal(err.reason, reason);
-    assert.match(err.message, message);
-    return true;
-  });
-}
+import { throwsStatusError } from '../support/assert.ts';
 
 function noDirectives(v: unknown): boolean {
   if (Array.isArray(v)) return v.every(noDirectives);
@@ -92,25 +82,25 @@ describe('JSON patch (RFC 6902)', () => {
   });
 
   test('a failing test operation is 422 Invalid naming the path', () => {
-    statusError(() => applyJsonPatch(doc, [{ op: 'test', path: '/spec/replicas', value: 2 }]), 422, 'Invalid', /^testing value \/spec\/replicas failed/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'test', path: '/spec/replicas', value: 2 }]), 422, 'Invalid', /^testing value \/spec\/replicas failed/);
   });
 
   test('a path that does not exist is 422 Invalid naming the operation', () => {
-    statusError(() => applyJsonPatch(doc, [{ op: 'replace', path: '/spec/missing', value: 1 }]), 422, 'Invalid', /^replace operation does not apply: doc is missing path: "\/spec\/missing"/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'remove', path: '/status' }]), 422, 'Invalid', /^remove operation/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'add', path: '/status/x/y', value: 1 }]), 422, 'Invalid', /^add operation/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'add', path: '/spec/args/7', value: 1 }]), 422, 'Invalid', /invalid index/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'move', from: '/nope', path: '/spec/x' }]), 422, 'Invalid', /^move operation does not apply: doc is missing from path: \/nope/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'replace', path: '/spec/missing', value: 1 }]), 422, 'Invalid', /^replace operation does not apply: doc is missing path: "\/spec\/missing"/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'remove', path: '/status' }]), 422, 'Invalid', /^remove operation/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'add', path: '/status/x/y', value: 1 }]), 422, 'Invalid', /^add operation/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'add', path: '/spec/args/7', value: 1 }]), 422, 'Invalid', /invalid index/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'move', from: '/nope', path: '/spec/x' }]), 422, 'Invalid', /^move operation does not apply: doc is missing from path: \/nope/);
   });
 
   test('malformed patches are 400 BadRequest', () => {
-    statusError(() => applyJsonPatch(doc, { op: 'add' }), 400, 'BadRequest', /jsonpatch\.Patch/);
-    statusError(() => applyJsonPatch(doc, ['x']), 400, 'BadRequest', /not an object/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'frobnicate', path: '/a' }]), 400, 'BadRequest', /Unexpected kind: frobnicate/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'add', value: 1 }]), 400, 'BadRequest', /missing "path"/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'add', path: 'a', value: 1 }]), 400, 'BadRequest', /must start with/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'add', path: '/a' }]), 400, 'BadRequest', /missing "value"/);
-    statusError(() => applyJsonPatch(doc, [{ op: 'copy', path: '/a' }]), 400, 'BadRequest', /missing "from"/);
+    throwsStatusError(() => applyJsonPatch(doc, { op: 'add' }), 400, 'BadRequest', /jsonpatch\.Patch/);
+    throwsStatusError(() => applyJsonPatch(doc, ['x']), 400, 'BadRequest', /not an object/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'frobnicate', path: '/a' }]), 400, 'BadRequest', /Unexpected kind: frobnicate/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'add', value: 1 }]), 400, 'BadRequest', /missing "path"/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'add', path: 'a', value: 1 }]), 400, 'BadRequest', /must start with/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'add', path: '/a' }]), 400, 'BadRequest', /missing "value"/);
+    throwsStatusError(() => applyJsonPatch(doc, [{ op: 'copy', path: '/a' }]), 400, 'BadRequest', /missing "from"/);
   });
 
   test('a failed patch leaves the input untouched (no partial application)', () => {
@@ -257,7 +247,7 @@ describe('strategic merge patch', () => {
   test('$retainKeys clears keys not listed', () => {
     const out: any = applyStrategicMergePatch(job, wrap({ volumes: [{ name: 'data', hostPath: { path: '/h' }, $retainKeys: ['name', 'hostPath'] }] }));
     assert.deepEqual(podSpec(out).volumes, [{ name: 'data', hostPath: { path: '/h' } }]);
-    statusError(() => applyStrategicMergePatch(job, wrap({ volumes: [{ name: 'data', secret: {}, $retainKeys: ['name'] }] })), 422, 'Invalid', /retainKeys/);
+    throwsStatusError(() => applyStrategicMergePatch(job, wrap({ volumes: [{ name: 'data', secret: {}, $retainKeys: ['name'] }] })), 422, 'Invalid', /retainKeys/);
   });
 
   test('directives inside values that did not exist before are stripped too', () => {
@@ -266,10 +256,10 @@ describe('strategic merge patch', () => {
   });
 
   test('bad directives and missing merge keys are errors', () => {
-    statusError(() => applyStrategicMergePatch(job, { metadata: { labels: { $patch: 'explode' } } }), 400, 'BadRequest', /Unknown patch type/);
-    statusError(() => applyStrategicMergePatch(job, wrap({ containers: [{ image: 'x' }] })), 422, 'Invalid', /merge key: name/);
-    statusError(() => applyStrategicMergePatch(job, [1]), 400, 'BadRequest', /JSON object/);
-    statusError(() => applyStrategicMergePatch(job, { metadata: { '$deleteFromPrimitiveList/finalizers': 'x' } }), 400, 'BadRequest', /list/);
+    throwsStatusError(() => applyStrategicMergePatch(job, { metadata: { labels: { $patch: 'explode' } } }), 400, 'BadRequest', /Unknown patch type/);
+    throwsStatusError(() => applyStrategicMergePatch(job, wrap({ containers: [{ image: 'x' }] })), 422, 'Invalid', /merge key: name/);
+    throwsStatusError(() => applyStrategicMergePatch(job, [1]), 400, 'BadRequest', /JSON object/);
+    throwsStatusError(() => applyStrategicMergePatch(job, { metadata: { '$deleteFromPrimitiveList/finalizers': 'x' } }), 400, 'BadRequest', /list/);
   });
 
   test('inputs are not mutated', () => {

@@ -14,19 +14,9 @@ import {
   encodeProtobufObject,
   isProtobufContentType,
 } from '../../services/kube-sim/protobuf.ts';
-import { StatusError } from '../../services/kube-sim/types.ts';
+import { throwsStatusError } from '../support/assert.ts';
 
 const run = promisify(execFile);
-
-function statusError(fn: () => unknown, code: number, reason: string, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof StatusError, String(err));
-    assert.equal(err.code, code);
-    assert.equal(err.reason, reason);
-    assert.match(err.message, message);
-    return true;
-  });
-}
 
 /** Drops what Go's JSON shows for zero structs (`creationTimestamp: null`, `status: {}`). */
 function withoutZeroStructs(v: unknown): unknown {
@@ -114,24 +104,24 @@ describe('decoding messages built with the same layout', () => {
 
 describe('bad bodies', () => {
   test('no magic prefix is a 400 naming the expected prefix', () => {
-    statusError(() => decodeProtobufObject(Buffer.from('{"kind":"Secret"}')), 400, 'BadRequest', /expected prefix \[107 56 115 0\]/);
-    statusError(() => decodeProtobufObject(Buffer.alloc(0)), 400, 'BadRequest', /does not appear to be a protobuf message/);
+    throwsStatusError(() => decodeProtobufObject(Buffer.from('{"kind":"Secret"}')), 400, 'BadRequest', /expected prefix \[107 56 115 0\]/);
+    throwsStatusError(() => decodeProtobufObject(Buffer.alloc(0)), 400, 'BadRequest', /does not appear to be a protobuf message/);
   });
 
   test('garbage after the prefix is a 400', () => {
-    statusError(() => decodeProtobufObject(Buffer.concat([PROTOBUF_MAGIC, Buffer.from([0x0a, 0xff, 0xff, 0x01])])), 400, 'BadRequest', /unable to decode runtime.Unknown/);
+    throwsStatusError(() => decodeProtobufObject(Buffer.concat([PROTOBUF_MAGIC, Buffer.from([0x0a, 0xff, 0xff, 0x01])])), 400, 'BadRequest', /unable to decode runtime.Unknown/);
     const body = encodeProtobufObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } });
-    statusError(() => decodeProtobufObject(body.subarray(0, body.length - 3)), 400, 'BadRequest', /unable to decode/);
+    throwsStatusError(() => decodeProtobufObject(body.subarray(0, body.length - 3)), 400, 'BadRequest', /unable to decode/);
   });
 
   test('an envelope without a kind is a 400', () => {
-    statusError(() => decodeProtobufObject(Buffer.concat([PROTOBUF_MAGIC, Buffer.from([0x12, 0x00])])), 400, 'BadRequest', /Kind/);
+    throwsStatusError(() => decodeProtobufObject(Buffer.concat([PROTOBUF_MAGIC, Buffer.from([0x12, 0x00])])), 400, 'BadRequest', /Kind/);
   });
 
   test('a kind without a layout is 415 saying protobuf is not supported for it', () => {
     const envelope = protobuf.parse('syntax="proto2"; message T { optional string apiVersion = 1; optional string kind = 2; } message U { optional T typeMeta = 1; optional bytes raw = 2; }', { keepCase: true }).root.lookupType('U');
     const body = Buffer.concat([PROTOBUF_MAGIC, envelope.encode(envelope.fromObject({ typeMeta: { apiVersion: 'apps/v1', kind: 'Deployment' }, raw: Buffer.alloc(0) })).finish()]);
-    statusError(() => decodeProtobufObject(body), 415, 'UnsupportedMediaType', /does not decode protobuf for apps\/v1, Kind=Deployment/);
+    throwsStatusError(() => decodeProtobufObject(body), 415, 'UnsupportedMediaType', /does not decode protobuf for apps\/v1, Kind=Deployment/);
   });
 });
 
