@@ -17,6 +17,7 @@
 //    `kreconcile.io/password-policy: weak`, and no other Secret does;
 //  - the CronJob of each CronTab incarnation (owner uid) was created exactly once,
 //    counted as 201s on kube-sim's side of the wire.
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import fs from 'node:fs';
@@ -739,6 +740,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
     throw err;
   }
+}
+
+/** What every scenario asserts at its end: no crash, nothing wrong, no CronJob created twice, converged within the bound. */
+export function assertConverged(h: Harness, conv: Convergence, boundSeconds: number): void {
+  assert.deepEqual(h.crashes(), [], 'no process crashed');
+  assert.deepEqual(conv.result.wrong, [], `objects wrong after ${conv.seconds} s:\n${h.diagnostics()}`);
+  assert.equal(conv.result.duplicateCreates, 0, `CronJobs created twice:\n${h.diagnostics()}`);
+  assert.ok(conv.converged && conv.seconds <= boundSeconds, `converged within ${boundSeconds} s (${conv.seconds} s)`);
 }
 
 /** The one line each scenario prints. */
