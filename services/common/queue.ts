@@ -56,12 +56,6 @@ export function hashTaggedPrefix(prefix: string): string {
   return /^\{[^{}]+\}$/.test(prefix) ? prefix : `{${prefix}}`;
 }
 
-export interface QueueSettings {
-  connection: ConnectionOptions;
-  prefix: string;
-  name: string;
-}
-
 /** Retry policy: transient errors back off exponentially; after the last attempt a job stays in the failed set. */
 export const RETRY_ATTEMPTS = 8;
 export const RETRY_BASE_DELAY_MS = 500;

@@ -18,12 +18,6 @@ export interface NamedSchema extends JSONSchemaProps {
   allOf?: NamedSchema[];
 }
 
-interface TypeDecl {
-  /** OpenAPI component name, as kube-apiserver spells it: io.k8s.api.batch.v1.CronJob. */
-  id: string;
-  schema: NamedSchema;
-}
-
 const REF_PREFIX = '#/components/schemas/';
 
 let ts: typeof TS | undefined;

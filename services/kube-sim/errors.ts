@@ -99,10 +99,6 @@ export function internalError(message: string): StatusError {
   return new StatusError(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] });
 }
 
-export function serviceUnavailable(message: string): StatusError {
-  return new StatusError(503, 'ServiceUnavailable', message, {});
-}
-
 /** Any thrown value as a StatusError (unexpected exceptions become 500s). */
 export function toStatusError(err: unknown): StatusError {
   if (err instanceof StatusError) return err;

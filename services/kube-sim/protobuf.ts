@@ -28,10 +28,6 @@ const KINDS: Record<string, string> = {
   'batch/v1/Job': 'Job',
 };
 
-export function protobufSupportedKinds(): string[] {
-  return Object.keys(KINDS);
-}
-
 /**
  * Go pointer fields (`*bool`, `*int32`, `*string`): present on the wire only when set, and then
  * kept in JSON even when zero. Every other scalar is a Go value field, always written by the
