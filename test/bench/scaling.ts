@@ -29,7 +29,8 @@ import { Redis } from 'ioredis';
 import { hashTaggedPrefix, JOB_NAME, jobOptions, redisConnection, type ReconcileJobData } from '../../services/common/queue.ts';
 import { spawnRole, type RoleProcess } from '../../services/dev/processes.ts';
 import { freePort, startRedisServer, type RedisServer } from '../../services/dev/redis.ts';
-import { CRONTABS, KubeClient, NAMESPACES, type Resource } from '../../services/worker/kube.ts';
+import { CRONTABS, KubeClient, NAMESPACES } from '../../services/worker/kube.ts';
+import { installCronTabCrd } from '../integration/worker-env.ts';
 import { cpuSeconds, inBatches } from '../support/bench.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -39,8 +40,6 @@ const CONCURRENCY = process.env.WORKER_CONCURRENCY ?? '32';
 const NS = 'scaling';
 const QUEUE = 'reconcile';
 const PREFIX = 'kreconcile-scaling';
-const CRDS: Resource = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false };
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 const children: RoleProcess[] = [];
 let redis: RedisServer | undefined;
@@ -87,10 +86,7 @@ async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   const kube = await KubeClient.create({ kubeconfig: kc, userAgent: 'bench-driver', fieldManager: 'bench', maxSockets: 64, timeoutMs: 60_000 });
-  const { parse } = await import('yaml');
-  const crd = parse(fs.readFileSync(path.join(ROOT, 'infra/k8s/crontab-crd.yaml'), 'utf8'));
-  await kube.create(CRDS, undefined, crd);
-  await waitFor('the CRD to be Established', async () => !!(await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(CRDS, undefined, crd.metadata.name))?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'), 30_000, 50);
+  await installCronTabCrd(kube, 30_000);
   await kube.create(NAMESPACES, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
 
   const q = new Queue<ReconcileJobData>(QUEUE, { connection: redisConnection(redis.url), prefix: hashTaggedPrefix(PREFIX) });

@@ -41,14 +41,14 @@ export interface WorkerEnv {
   stop(): Promise<void>;
 }
 
-export async function installCronTabCrd(kube: KubeClient): Promise<void> {
+export async function installCronTabCrd(kube: KubeClient, timeoutMs = 10_000): Promise<void> {
   const crd = YAML.parse(fs.readFileSync(path.join(ROOT, 'infra/k8s/crontab-crd.yaml'), 'utf8'));
   const existing = await kube.get(CRDS, undefined, crd.metadata.name);
   if (!existing) await kube.create(CRDS, undefined, crd);
   await waitFor('the CronTab CRD to be Established', async () => {
     const got = await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(CRDS, undefined, crd.metadata.name);
     return got?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-  });
+  }, timeoutMs);
 }
 
 export async function ensureNamespace(kube: KubeClient, name: string, labels: Record<string, string> = {}): Promise<void> {
