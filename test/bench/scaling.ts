@@ -32,6 +32,7 @@ import { freePort, startRedisServer, type RedisServer } from '../../services/dev
 import { CRONTABS, KubeClient, NAMESPACES } from '../../services/worker/kube.ts';
 import { installCronTabCrd } from '../integration/worker-env.ts';
 import { cpuSeconds, inBatches } from '../support/bench.ts';
+import { sumSamples } from '../support/metrics.ts';
 import { waitFor } from '../support/wait.ts';
 
 const OBJECTS = Number(process.env.SCALING_OBJECTS ?? 2000);
@@ -47,6 +48,7 @@ let queue: { close(): Promise<void> } | undefined;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kreconcile-scaling-'));
 
 const note = (msg: string) => console.error(`# scaling: ${msg}`);
+
 function scrape(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     http
@@ -60,17 +62,11 @@ function scrape(port: number): Promise<string> {
   });
 }
 
-function sumOf(text: string, name: string): number {
-  let n = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name + '{') || line.startsWith(name + ' ')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return n;
-}
-
 async function counters(ports: number[]): Promise<{ reconciles: number; writes: number }> {
   const texts = await Promise.all(ports.map(scrape));
   return {
-    reconciles: texts.reduce((n, t) => n + sumOf(t, 'kreconcile_worker_reconciles_total'), 0),
-    writes: texts.reduce((n, t) => n + sumOf(t, 'kreconcile_worker_api_writes_total'), 0),
+    reconciles: texts.reduce((n, t) => n + sumSamples(t, 'kreconcile_worker_reconciles_total'), 0),
+    writes: texts.reduce((n, t) => n + sumSamples(t, 'kreconcile_worker_api_writes_total'), 0),
   };
 }
 

@@ -37,6 +37,7 @@ import { freePort, startRedisServer, type RedisServer } from '../../services/dev
 import { startKubeSim, type KubeSim } from '../../services/kube-sim/index.ts';
 import { desiredCronJob, diffCronJob, MANAGED_BY, MANAGED_BY_LABEL, ownerReference, ownership, type CronJob, type CronTab } from '../../services/worker/reconcilers/crontab.ts';
 import { POLICY_KEY, WEAK } from '../../services/worker/reconcilers/secret.ts';
+import { sumSamples } from '../support/metrics.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -696,13 +697,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         const port = healthPorts.get(relay.name);
         if (!port) throw new Error(`${relay.name}: health port unknown`);
         if (!relay.running) throw new Error(`${relay.name} is not running, so its metrics are gone:\n${crashes.join('\n')}`);
-        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-        let sum = 0;
-        for (const line of text.split('\n')) {
-          const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`).exec(line);
-          if (m) sum += Number(m[1]);
-        }
-        return sum;
+        return sumSamples(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), name);
       },
       check,
       async waitConverged(timeoutMs, opts = {}) {
