@@ -16,6 +16,7 @@ export interface RelayMetrics {
   auditEvents: Counter<'result'>;
   auditBatches: Counter<'code'>;
   resyncs: Counter;
+  sameGenerationSkips: Counter<'resource'>;
 }
 
 export function createRelayMetrics(registry: Registry): RelayMetrics {
@@ -34,6 +35,7 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     redisUp: new Gauge({ name: 'kreconcile_relay_redis_up', help: '1 while the last write to Redis succeeded', registers }),
     auditEvents: new Counter({ name: 'kreconcile_relay_audit_events_total', help: 'Audit events received on POST /audit, by result (enqueued|ignored|unmapped)', labelNames: ['result'], registers }),
     auditBatches: new Counter({ name: 'kreconcile_relay_audit_batches_total', help: 'Audit EventList posts, by HTTP answer code', labelNames: ['code'], registers }),
+    sameGenerationSkips: new Counter({ name: 'kreconcile_relay_same_generation_skips_total', help: 'MODIFIED events not enqueued because metadata.generation (and deletion) did not change: status/metadata-only writes', labelNames: ['resource'], registers }),
     resyncs: new Counter({ name: 'kreconcile_relay_resyncs_total', help: 'Periodic resyncs (every known key enqueued)', registers }),
   };
 }

@@ -10,6 +10,8 @@ export interface ObjectMetaLite {
   resourceVersion?: unknown;
   labels?: unknown;
   ownerReferences?: unknown;
+  generation?: unknown;
+  deletionTimestamp?: unknown;
 }
 
 export interface WatchedResource {
@@ -21,6 +23,12 @@ export interface WatchedResource {
   /** All-namespace collection path. */
   path: string;
   labelSelector?: string;
+  /**
+   * MODIFIED events that leave metadata.generation (and deletion) as last seen are
+   * not enqueued: they are status/metadata writes (mostly the worker's own status
+   * write), which the worker does not act on. Only for CronTabs.
+   */
+  skipSameGeneration?: true;
   /** The key to reconcile for this object, or undefined when it maps to nothing. */
   keyFor(namespace: string, name: string, meta: ObjectMetaLite): string | undefined;
 }
@@ -64,6 +72,7 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = [
     version: 'v1',
     kind: 'CronTab',
     path: `/apis/${CRONTAB_GROUP}/v1/crontabs`,
+    skipSameGeneration: true,
     keyFor: (namespace, name) => formatKey({ kind: 'CronTab', namespace, name }),
   },
   {
@@ -116,8 +125,17 @@ export function decodeEntry(resource: WatchedResource, id: string, value: string
 
 // ---- watch events ----------------------------------------------------------------
 
+/**
+ * What a worker acts on, in one string: generation and whether deletion started.
+ * Undefined when the object has no generation (then every event counts).
+ */
+export function specFingerprint(meta: ObjectMetaLite): string | undefined {
+  if (typeof meta.generation !== 'number') return undefined;
+  return meta.deletionTimestamp ? `${meta.generation}d` : String(meta.generation);
+}
+
 export type ParsedEvent =
-  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; id: string; resourceVersion: string; key: string | undefined }
+  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; id: string; resourceVersion: string; key: string | undefined; fingerprint?: string }
   | { type: 'BOOKMARK'; resourceVersion: string }
   | { type: 'ERROR'; code: number | undefined; message: string }
   | { type: 'BAD'; reason: string };
@@ -155,5 +173,10 @@ export function parseWatchLine(line: string, resource: WatchedResource): ParsedE
   if (typeof name !== 'string' || name === '' || typeof namespace !== 'string' || namespace === '') return { type: 'BAD', reason: 'object without namespace/name' };
   if (typeof rv !== 'string' || rv === '') return { type: 'BAD', reason: 'object without a resourceVersion' };
   if (name.includes('/') || namespace.includes('/')) return { type: 'BAD', reason: 'malformed namespace/name' };
-  return { type: type as 'ADDED' | 'MODIFIED' | 'DELETED', id: objectId(namespace, name), resourceVersion: rv, key: resource.keyFor(namespace, name, meta) };
+  const ev: ParsedEvent = { type: type as 'ADDED' | 'MODIFIED' | 'DELETED', id: objectId(namespace, name), resourceVersion: rv, key: resource.keyFor(namespace, name, meta) };
+  if (resource.skipSameGeneration) {
+    const fingerprint = specFingerprint(meta);
+    if (fingerprint !== undefined) ev.fingerprint = fingerprint;
+  }
+  return ev;
 }

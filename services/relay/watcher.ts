@@ -10,7 +10,7 @@ import type { Logger } from '../common/logger.ts';
 import type { Enqueuer } from './enqueuer.ts';
 import { KubeApiError, statusError, type KubeClient } from './kube-client.ts';
 import type { RelayMetrics } from './metrics.ts';
-import { encodeEntry, objectId, parseWatchLine, type ObjectMetaLite, type WatchedResource } from './resources.ts';
+import { encodeEntry, objectId, parseWatchLine, specFingerprint, type ObjectMetaLite, type WatchedResource } from './resources.ts';
 import type { ResourceState } from './state.ts';
 
 export interface WatcherOptions {
@@ -37,6 +37,11 @@ export class ResourceWatcher {
   private synced = false;
   private syncWaiters: (() => void)[] = [];
   private failures = 0;
+  /**
+   * id → generation fingerprint last seen, for resources that skip same-generation
+   * MODIFIED events; bounded by the number of objects (entries go on DELETED and relist).
+   */
+  private fingerprints = new Map<string, string>();
 
   constructor(private readonly o: WatcherOptions) {}
 
@@ -127,6 +132,7 @@ export class ResourceWatcher {
     const started = Date.now();
     const previous = state.known;
     const fresh = new Map<string, string>();
+    const fingerprints = new Map<string, string>();
     let cont: string | undefined;
     let listRv = '';
     let changed = 0;
@@ -167,6 +173,10 @@ export class ResourceWatcher {
           if (old && old.key !== key) enqueuer.enqueue(old.key, 'RELIST');
         }
         fresh.set(id, value);
+        if (resource.skipSameGeneration) {
+          const fingerprint = specFingerprint(meta!);
+          if (fingerprint !== undefined) fingerprints.set(id, fingerprint);
+        }
       }
       cont = body.metadata?.continue || undefined;
       listRv = body.metadata?.resourceVersion ?? listRv;
@@ -181,6 +191,7 @@ export class ResourceWatcher {
     }
     if (!listRv) throw new Error(`list ${resource.path}: no resourceVersion`);
     state.replaceAll(fresh, listRv);
+    this.fingerprints = fingerprints;
     metrics.knownObjects.set({ resource: resource.name }, fresh.size);
     enqueuer.schedule();
     log.info({ resource: resource.name, objects: fresh.size, changed, vanished, skipped: bad, resourceVersion: listRv, ms: Date.now() - started }, 'listed');
@@ -288,6 +299,9 @@ export class ResourceWatcher {
       default: {
         metrics.eventsReceived.inc({ resource: resource.name, type: ev.type });
         const prev = state.get(ev.id);
+        const lastFingerprint = this.fingerprints.get(ev.id);
+        if (ev.fingerprint !== undefined && ev.type !== 'DELETED') this.fingerprints.set(ev.id, ev.fingerprint);
+        else this.fingerprints.delete(ev.id);
         if (ev.type === 'DELETED') {
           state.delete(ev.id);
           const key = prev?.key ?? ev.key;
@@ -303,7 +317,10 @@ export class ResourceWatcher {
         } else if (prev?.resourceVersion !== ev.resourceVersion || prev.key !== ev.key) {
           // The same resourceVersion again is a replay (resumed from an older checkpoint): already queued.
           state.set(ev.id, { resourceVersion: ev.resourceVersion, key: ev.key });
-          enqueuer.enqueue(ev.key, ev.type, ev.resourceVersion);
+          // A status/metadata-only write (the worker's own status, mostly): nothing for a worker to do.
+          const sameGeneration = ev.type === 'MODIFIED' && ev.fingerprint !== undefined && ev.fingerprint === lastFingerprint && prev?.key === ev.key;
+          if (sameGeneration) metrics.sameGenerationSkips.inc({ resource: resource.name });
+          else enqueuer.enqueue(ev.key, ev.type, ev.resourceVersion);
           if (prev && prev.key !== ev.key) enqueuer.enqueue(prev.key, ev.type, ev.resourceVersion);
         }
         state.resourceVersion = ev.resourceVersion;
