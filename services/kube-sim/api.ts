@@ -123,7 +123,7 @@ export class Api {
   // ------------------------------------------------------------------ reads
 
   get(info: ResourceInfo, namespace: string | undefined, name: string): KubeObject {
-    const stored = this.store.get(storageOf(info), objectKey(info.namespaced ? namespace : undefined, name));
+    const stored = this.peek(info, namespace, name);
     if (!stored) throw notFound(info, name);
     return toView(info, stored);
   }
@@ -464,7 +464,7 @@ export class Api {
    * wrote it meanwhile, this write must not overwrite theirs. Callers retry (retryConcurrent).
    */
   private assertUnchangedSince(info: ResourceInfo, old: KubeObject): void {
-    const current = this.store.get(storageOf(info), objectKey(info.namespaced ? old.metadata.namespace : undefined, old.metadata.name!));
+    const current = this.peek(info, old.metadata.namespace, old.metadata.name!);
     if (current?.metadata.resourceVersion !== old.metadata.resourceVersion) throw new ConcurrentModification(info, old.metadata.name!);
   }
 

@@ -187,7 +187,7 @@ export class GarbageCollector {
         dangling.push(r.uid); // a cluster-scoped object cannot be owned by a namespaced one
         continue;
       }
-      const owner = this.api.store.get(storageOf(info), objectKey(info.namespaced ? obj.metadata.namespace : undefined, r.name));
+      const owner = this.api.peek(info, obj.metadata.namespace, r.name);
       if (!owner || owner.metadata.uid !== r.uid) dangling.push(r.uid);
       else if (owner.metadata.deletionTimestamp && (owner.metadata.finalizers ?? []).includes('foregroundDeletion')) foregroundOwner = true;
       else solid.push(r.uid);
