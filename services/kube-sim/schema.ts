@@ -1,6 +1,8 @@
 // The custom-resource write pipeline of apiextensions-apiserver (contract §10): prune fields
 // the structural schema does not know, apply `default`s, validate, and report errors with the
 // exact wording kube-apiserver uses (kube-openapi's messages wrapped in field.Error bodies).
+import { causeText } from './errors.ts';
+import { deepEqual } from './ssa.ts';
 import { StatusError, type JSONSchemaProps, type KubeObject, type StatusCause } from './types.ts';
 
 export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
@@ -189,15 +191,6 @@ function compilePattern(pattern: string): RegExp | null {
   return patternCache.get(pattern)!;
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
 function validateValue(v: Json, schema: JSONSchemaProps, path: string, causes: StatusCause[], root = false): void {
   const at = path || '<root>';
   const t = typeMatches(v, schema);
@@ -286,11 +279,6 @@ export function pruneDefaultValidate(obj: KubeObject, schema: JSONSchemaProps, o
 }
 
 // ---------------------------------------------------------------- errors
-
-/** One field.Error as kube-apiserver prints it: `spec.replicas: Invalid value: 0: …`. */
-export function causeText(c: StatusCause): string {
-  return c.field ? `${c.field}: ${c.message}` : c.message;
-}
 
 /**
  * The 422 Invalid Status of contract §5: `CronTab.stable.example.com "ct" is invalid: <err>`

@@ -279,10 +279,6 @@ function removeAt(obj: Json, path: FieldPath): void {
   }
 }
 
-function clone<T>(x: T): T {
-  return structuredClone(x);
-}
-
 function dropNulls(x: Json): Json {
   if (Array.isArray(x)) return x.map(dropNulls);
   if (isMap(x)) return Object.fromEntries(Object.entries(x).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, dropNulls(v)]));
@@ -423,7 +419,7 @@ export interface ApplyRequest {
 export function serverSideApply(req: ApplyRequest): { object: KubeObject } {
   const ctx: Ctx = { schema: req.schema };
   const filter = topFilter(req.subresource, req.statusSubresource);
-  const applied = dropNulls(clone(req.applied)) as KubeObject;
+  const applied = dropNulls(structuredClone(req.applied)) as KubeObject;
   const appliedSet = fieldsOf(applied, ctx, filter);
   const identity = { manager: req.manager, operation: 'Apply' as const, apiVersion: req.apiVersion, subresource: req.subresource };
 
@@ -434,7 +430,7 @@ export function serverSideApply(req: ApplyRequest): { object: KubeObject } {
     return { object };
   }
 
-  const live = clone(req.live);
+  const live = structuredClone(req.live);
   let managers = readManagers(live);
   if (managers.length === 0) {
     // Objects written before anyone tracked ownership: the apiserver credits everything to this name.
