@@ -109,13 +109,17 @@ async function main(): Promise<void> {
       procs.push(
         spawnRole('worker', {
           env: { KUBECONFIG: kubeconfigPath, REDIS_URL: redis!.url, QUEUE_NAME: QUEUE, QUEUE_PREFIX: PREFIX, HEALTH_PORT: String(port), WORKER_CONCURRENCY: CONCURRENCY, LOG_LEVEL: 'warn' },
+          onLine: (line) => console.error(`# worker: ${line}`),
         }),
       );
     }
     children.push(...procs);
     const ready = (port: number) => () =>
       new Promise<boolean>((resolve) => http.get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => (r.resume(), resolve(r.statusCode === 200))).on('error', () => resolve(false)));
-    for (const port of ports) await waitFor(`worker on port ${port}`, ready(port), 120_000, 200);
+    // A worker that dies while starting fails the run at once instead of after the timeout.
+    const died = Promise.race(procs.map((p) => p.exited.then((code) => Promise.reject(new Error(`a worker exited (${code}) while starting`)))));
+    died.catch(() => undefined);
+    for (const port of ports) await Promise.race([waitFor(`worker on port ${port}`, ready(port), 120_000, 200), died]);
     return { procs, ports };
   }
 
