@@ -27,6 +27,8 @@ import { freePort, startRedisServer, type RedisServer } from '../../services/dev
 import { hashTaggedPrefix, JOB_NAME, jobOptions, redisConnection, type ReconcileJobData } from '../../services/common/queue.ts';
 import { CRONJOBS, CRONTABS, KubeClient, NAMESPACES } from '../../services/worker/kube.ts';
 import { installCronTabCrd, waitFor } from '../integration/worker-env.ts';
+import { cpuSeconds, inBatches, percentile } from '../support/bench.ts';
+import { sumSamples } from '../support/metrics.ts';
 
 const RATE = Number(process.env.E2E_RATE ?? 200);
 const SECONDS = Number(process.env.E2E_SECONDS ?? 10);
@@ -46,11 +48,6 @@ function note(msg: string): void {
   console.error(`# e2e: ${msg}`);
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
 async function scrape(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
@@ -62,18 +59,11 @@ async function scrape(port: number): Promise<string> {
   });
 }
 
-/** Sum of every sample of a counter in Prometheus text. */
-function sumOf(text: string, name: string): number {
-  let n = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name + '{') || line.startsWith(name + ' ')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return n;
-}
-
 async function counters(ports: number[]): Promise<{ reconciles: number; writes: number }> {
   const texts = await Promise.all(ports.map(scrape));
   return {
-    reconciles: texts.reduce((n, t) => n + sumOf(t, 'kreconcile_worker_reconciles_total'), 0),
-    writes: texts.reduce((n, t) => n + sumOf(t, 'kreconcile_worker_api_writes_total'), 0),
+    reconciles: texts.reduce((n, t) => n + sumSamples(t, 'kreconcile_worker_reconciles_total'), 0),
+    writes: texts.reduce((n, t) => n + sumSamples(t, 'kreconcile_worker_api_writes_total'), 0),
   };
 }
 
@@ -99,21 +89,6 @@ function watchCronJobs(server: string, rv: string, onImage: (name: string, image
   });
   req.on('error', () => undefined);
   return () => req.destroy();
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
-}
-
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
 async function main(): Promise<void> {
