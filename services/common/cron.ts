@@ -74,12 +74,28 @@ export function validateCronSpec(expression: unknown): Check {
     fiveFields = fields.join(' ');
   }
 
-  try {
-    CronExpressionParser.parse(fiveFields, { tz: 'UTC' });
-  } catch (err) {
-    return { ok: false, message: `not a valid cron expression: ${(err as Error).message}` };
+  return parseSchedule(fiveFields);
+}
+
+// cron-parser builds luxon dates for every parse, the largest part of a worker's
+// reconcile when schedules repeat (every resync, every image change). The answer
+// depends only on the string, so it is remembered, in a bounded map.
+const parsedSchedules = new Map<string, Check>();
+const PARSED_SCHEDULES_MAX = 10_000;
+
+function parseSchedule(fiveFields: string): Check {
+  let check = parsedSchedules.get(fiveFields);
+  if (!check) {
+    try {
+      CronExpressionParser.parse(fiveFields, { tz: 'UTC' });
+      check = { ok: true };
+    } catch (err) {
+      check = { ok: false, message: `not a valid cron expression: ${(err as Error).message}` };
+    }
+    if (parsedSchedules.size >= PARSED_SCHEDULES_MAX) parsedSchedules.clear();
+    parsedSchedules.set(fiveFields, Object.freeze(check));
   }
-  return { ok: true };
+  return check;
 }
 
 const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
