@@ -8,6 +8,7 @@ import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-n
 import YAML from 'yaml';
 import { z } from 'zod';
 import { createCA } from '../common/certs.ts';
+import { loadKubeConfig } from '../common/kube.ts';
 import { commonOptions, schemas, type OptionTable } from '../common/config.ts';
 import type { Logger } from '../common/logger.ts';
 import { defineRole } from '../common/role.ts';
@@ -36,10 +37,7 @@ export function devWebhookConfiguration(webhookUrl: string, caPem: string): Kube
 }
 
 async function applyManifests(kubeconfigPath: string, objects: KubernetesObject[]): Promise<void> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  const client = KubernetesObjectApi.makeApiClient(kc);
+  const client = KubernetesObjectApi.makeApiClient(loadKubeConfig(kubeconfigPath));
   for (const obj of objects) {
     await client.create(obj);
   }
