@@ -21,8 +21,12 @@ after(async () => {
   await env.stop();
 });
 
+/** The child's log lines, for the failure message: they say why a job went where it went. */
+const childLines: string[] = [];
+
 function workerProcess(extraEnv: Record<string, string> = {}): RoleProcess {
   const child = spawnRole('worker', {
+    onLine: (line) => childLines.push(line),
     env: {
       KUBECONFIG: env.sim.kubeconfigPath,
       REDIS_URL,
@@ -77,15 +81,22 @@ describe('worker processes', () => {
     await child.waitForLine((l) => l.msg === 'worker started');
     // CronJob requests take 1 s: long enough to send SIGTERM while the job is active.
     env.sim.faults.hangRequests({ resource: 'cronjobs', seconds: 1, ratio: 1 });
+    // The reconcile is under way once the child has read the CronTab: a job that is merely
+    // active in Redis may not have reached the processor yet, and a stopping worker hands such a job back.
+    let reconcileStarted = false;
+    const unsubscribe = env.sim.onRequestComplete((info) => {
+      if (info.resource === 'crontabs' && info.namespace === ns && info.name === 'inflight' && info.userAgent?.startsWith('kreconcile-worker')) reconcileStarted = true;
+    });
     const inflight = await env.enqueue(`CronTab/${ns}/inflight`);
-    await waitFor('the job to be active in the child', async () => (await inflight.getState()) === 'active', 20_000);
+    await waitFor('the child to start reconciling the job', () => reconcileStarted, 20_000);
+    unsubscribe();
     child.signal('SIGTERM');
     await child.waitForLine((l) => l.msg === 'shutting down');
     const later = await env.enqueue(`CronTab/${ns}/later`);
     assert.equal(await child.exited, 0);
     env.sim.faults.reset();
     const state = await inflight.getState();
-    assert.equal(state, 'completed', `the active job was finished, not abandoned (${state}; ${JSON.stringify((await env.queue.getJob(inflight.id!))?.failedReason ?? '')})`);
+    assert.equal(state, 'completed', `the active job was finished, not abandoned (${state}; ${JSON.stringify((await env.queue.getJob(inflight.id!))?.failedReason ?? '')})\n${childLines.join('\n')}`);
     assert.ok(await env.kube.get(CRONJOBS, ns, 'inflight'));
     assert.ok(['waiting', 'delayed'].includes(await later.getState()), 'no job was processed after SIGTERM');
     assert.equal(await env.kube.get(CRONJOBS, ns, 'later'), undefined, 'and no reconcile started');
