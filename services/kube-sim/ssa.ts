@@ -87,16 +87,17 @@ export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
     for (const e of p) node = node[elementKey(e)] ??= {};
     node['.'] = node['.'] ?? {};
   }
-  // A path with nothing below it is spelled `{}`, not `{".":{}}`.
-  const tidy = (node: Record<string, any>): Record<string, any> => {
-    const keys = Object.keys(node).filter((k) => k !== '.');
-    if (keys.length === 0) return {};
-    const out: Record<string, any> = {};
-    if ('.' in node) out['.'] = {};
-    for (const k of keys.sort()) out[k] = tidy(node[k]);
-    return out;
-  };
-  return tidy(root);
+  return tidyFieldsV1(root);
+}
+
+/** Sorted keys, and a path with nothing below it spelled `{}`, not `{".":{}}`. */
+function tidyFieldsV1(node: Record<string, any>): Record<string, any> {
+  const keys = Object.keys(node).filter((k) => k !== '.');
+  if (keys.length === 0) return {};
+  const out: Record<string, any> = {};
+  if ('.' in node) out['.'] = {};
+  for (const k of keys.sort()) out[k] = tidyFieldsV1(node[k]);
+  return out;
 }
 
 export function fieldsV1ToFieldSet(tree: unknown): FieldSet {
@@ -531,38 +532,138 @@ export interface UpdateRequest {
  * Ownership after a non-apply write (create, update, patch): the writer takes the fields it
  * set or changed; every other manager loses those and any field the write removed.
  * Returns the new `metadata.managedFields` for `updated`.
+ *
+ * Every write of every object goes through here, so it works on path keys (the fieldsV1
+ * spelling joined by SEP) rather than FieldSets: no path arrays, and a manager's fieldsV1
+ * converts to keys and back without parsing its field elements.
  */
 export function recordUpdate(req: UpdateRequest): ManagedFieldsEntry[] {
   const ctx: Ctx = { schema: req.schema };
-  const all = () => true;
-  const after = fieldsOf(req.updated, ctx, all);
-  const before = req.live ? fieldsOf(req.live, ctx, all) : new FieldSet();
-  const changed = FieldSet.of(after.values().filter((p) => {
-    if (!req.live) return true;
-    const was = getAt(req.live, p);
-    if (was === NOT_FOUND) return true;
-    const last = p[p.length - 1]!;
-    return 'f' in last && !deepEqual(was, getAt(req.updated, p));
-  }));
-  const removed = before.minus(after);
+  const after = leafValues(req.updated, ctx);
+  const before = req.live ? leafValues(req.live, ctx) : new Map<string, Json>();
+  const changed = new Set<string>();
+  for (const [key, value] of after) {
+    if (!before.has(key)) changed.add(key);
+    // A list item (k:/v:) that exists is unchanged; its fields are compared one by one.
+    else if (lastElement(key).startsWith('f:') && !deepEqual(before.get(key), value)) changed.add(key);
+  }
+  const removed = new Set<string>();
+  for (const key of before.keys()) if (!after.has(key)) removed.add(key);
 
   const identity = { manager: req.manager, operation: 'Update' as const, apiVersion: req.apiVersion, subresource: req.subresource };
   // Ownership lives on the stored object; what the client sent in managedFields is ignored.
-  const managers = readManagers(req.live);
+  const entries = Array.isArray(req.live?.metadata?.managedFields) ? req.live!.metadata!.managedFields! : [];
+  const managers = entries.map((entry) => ({ entry, keys: fieldsV1Keys(entry.fieldsV1) }));
   let mine = managers.find((m) => sameIdentity(m.entry, identity));
   for (const m of managers) {
     if (m === mine) continue;
-    m.set = m.set.minus(changed).minus(removed);
+    for (const key of changed) m.keys.delete(key);
+    for (const key of removed) m.keys.delete(key);
   }
   if (changed.size > 0 || mine) {
     if (!mine) {
-      mine = { entry: { ...identity, time: req.now, fieldsType: 'FieldsV1', fieldsV1: {} }, set: new FieldSet() };
+      mine = { entry: { ...identity, time: req.now, fieldsType: 'FieldsV1', fieldsV1: {} }, keys: new Set<string>() };
       managers.push(mine);
     }
-    mine.set = mine.set.union(changed).minus(removed);
+    for (const key of changed) mine.keys.add(key);
+    for (const key of removed) mine.keys.delete(key);
     if (changed.size > 0) mine.entry = { ...mine.entry, time: req.now };
   }
-  return writeManagers(managers);
+  return managers
+    .filter((m) => m.keys.size > 0)
+    .map((m) => {
+      const e: ManagedFieldsEntry = { manager: m.entry.manager, operation: m.entry.operation, apiVersion: m.entry.apiVersion, time: m.entry.time, fieldsType: 'FieldsV1', fieldsV1: keysToFieldsV1(m.keys) };
+      if (m.entry.subresource) e.subresource = m.entry.subresource;
+      return e;
+    });
+}
+
+function lastElement(key: string): string {
+  return key.slice(key.lastIndexOf(SEP) + 1);
+}
+
+/** `fieldsOf` with every top-level field, as path key → the value at that path. */
+function leafValues(obj: Json, ctx: Ctx): Map<string, Json> {
+  const leaves = new Map<string, Json>();
+  // Of list items with the same key (which validation refuses), the first one counts, as in getAt.
+  const out = { set: (key: string, value: Json) => void (leaves.has(key) || leaves.set(key, value)) };
+  const names: (string | number)[] = [];
+  const walk = (value: Json, key: string) => {
+    if (isMap(value)) {
+      const top = names.length === 0;
+      const inMetadata = names.length === 1 && names[0] === 'metadata';
+      let empty = true;
+      for (const k of Object.keys(value)) {
+        if (top && (k === 'apiVersion' || k === 'kind')) continue;
+        if (inMetadata && STRIPPED_META.has(k)) continue;
+        empty = false;
+        if (value[k] === undefined) continue;
+        names.push(k);
+        walk(value[k], top ? `f:${k}` : `${key}${SEP}f:${k}`);
+        names.pop();
+      }
+      if (empty && !top && !inMetadata) out.set(key, value);
+      return;
+    }
+    if (Array.isArray(value)) {
+      const lt = listTypeOf(ctx, names, value);
+      if (lt.type === 'atomic' || value.length === 0) { out.set(key, value); return; }
+      if (lt.type === 'set') { for (const v of value) out.set(`${key}${SEP}v:${JSON.stringify(v)}`, v); return; }
+      for (const item of value as Record<string, Json>[]) {
+        const itemKey = `${key}${SEP}${elementKey({ k: keyOf(item, lt.keys) })}`;
+        out.set(itemKey, item);
+        names.push(0);
+        for (const [k, v] of Object.entries(item)) {
+          if (v === undefined) continue;
+          names.push(k);
+          walk(v, `${itemKey}${SEP}f:${k}`);
+          names.pop();
+        }
+        names.pop();
+      }
+      return;
+    }
+    out.set(key, value);
+  };
+  walk(obj, '');
+  return leaves;
+}
+
+/** The path keys of a fieldsV1 tree (what fieldsV1ToFieldSet reads, without building paths). */
+function fieldsV1Keys(tree: unknown): Set<string> {
+  const out = new Set<string>();
+  const walk = (node: unknown, key: string) => {
+    if (!node || typeof node !== 'object') return;
+    let leaf = true;
+    for (const k of Object.keys(node)) {
+      if (k === '.') {
+        if (key) out.add(key);
+        continue;
+      }
+      leaf = false;
+      let element = k;
+      if (k.startsWith('k:') || k.startsWith('v:')) {
+        // Spelled as elementKey spells it, whatever key order the stored entry has.
+        const parsed = parseElementKey(k);
+        if (!parsed) continue;
+        element = elementKey(parsed);
+      } else if (!k.startsWith('f:')) continue; // `i:` (index) paths are never produced here
+      walk((node as Record<string, unknown>)[k], key ? `${key}${SEP}${element}` : element);
+    }
+    if (leaf && key) out.add(key);
+  };
+  walk(tree, '');
+  return out;
+}
+
+function keysToFieldsV1(keys: Iterable<string>): Record<string, unknown> {
+  const root: Record<string, any> = {};
+  for (const key of keys) {
+    let node = root;
+    for (const e of key.split(SEP)) node = node[e] ??= {};
+    node['.'] = {};
+  }
+  return tidyFieldsV1(root);
 }
 
 /** Exposed for tests and for callers that need to read ownership. */
