@@ -17,6 +17,7 @@ export interface RelayMetrics {
   auditBatches: Counter<'code'>;
   resyncs: Counter;
   sameGenerationSkips: Counter<'resource'>;
+  ownWriteSkips: Counter<'resource'>;
 }
 
 export function createRelayMetrics(registry: Registry): RelayMetrics {
@@ -36,6 +37,7 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     auditEvents: new Counter({ name: 'kreconcile_relay_audit_events_total', help: 'Audit events received on POST /audit, by result (enqueued|ignored|unmapped)', labelNames: ['result'], registers }),
     auditBatches: new Counter({ name: 'kreconcile_relay_audit_batches_total', help: 'Audit EventList posts, by HTTP answer code', labelNames: ['code'], registers }),
     sameGenerationSkips: new Counter({ name: 'kreconcile_relay_same_generation_skips_total', help: 'MODIFIED events not enqueued because metadata.generation (and deletion) did not change: status/metadata-only writes', labelNames: ['resource'], registers }),
+    ownWriteSkips: new Counter({ name: 'kreconcile_relay_own_write_skips_total', help: "CronJob events not enqueued because the CronJob is exactly as a worker wrote it (the worker's own create or update)", labelNames: ['resource'], registers }),
     resyncs: new Counter({ name: 'kreconcile_relay_resyncs_total', help: 'Periodic resyncs (every known key enqueued)', registers }),
   };
 }

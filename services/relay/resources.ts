@@ -1,6 +1,7 @@
 // What the relay watches, and how an object of each resource maps onto the key
 // of the object a worker must reconcile. The relay only ever holds an object's
 // identity (namespace/name), its resourceVersion and that key: never the object.
+import { isAsWritten, type CronJobLike } from '../common/cronjob-ownership.ts';
 import { formatKey } from '../common/queue.ts';
 
 /** The few metadata fields the relay reads from an object. */
@@ -29,6 +30,13 @@ export interface WatchedResource {
    * write), which the worker does not act on. Only for CronTabs.
    */
   skipSameGeneration?: true;
+  /**
+   * Events of an object whose owned fields are exactly as a worker last wrote them
+   * (cronjob-ownership.ts) are not enqueued, unless its lastScheduleTime moved (the
+   * worker mirrors it into the CronTab's status): they are the worker's own writes.
+   * Only for CronJobs.
+   */
+  skipOwnWrites?: true;
   /** The key to reconcile for this object, or undefined when it maps to nothing. */
   keyFor(namespace: string, name: string, meta: ObjectMetaLite): string | undefined;
 }
@@ -82,6 +90,7 @@ export const WATCHED_RESOURCES: readonly WatchedResource[] = [
     kind: 'CronJob',
     path: '/apis/batch/v1/cronjobs',
     labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+    skipOwnWrites: true,
     keyFor: (namespace, _name, meta) => owningCronTab(namespace, meta),
   },
 ];
@@ -134,6 +143,26 @@ export function specFingerprint(meta: ObjectMetaLite): string | undefined {
   return meta.deletionTimestamp ? `${meta.generation}d` : String(meta.generation);
 }
 
+/** The fingerprint of a CronJob as a worker wrote it and with no lastScheduleTime. */
+export const AS_WRITTEN = 'w:';
+
+/**
+ * For a CronJob exactly as a worker wrote it: AS_WRITTEN and its lastScheduleTime.
+ * Undefined for any other (drifted, foreign, being deleted): its events always count.
+ */
+export function ownWriteFingerprint(obj: unknown): string | undefined {
+  if (!isAsWritten(obj as CronJobLike)) return undefined;
+  const last = (obj as { status?: { lastScheduleTime?: unknown } }).status?.lastScheduleTime;
+  return `${AS_WRITTEN}${typeof last === 'string' ? last : ''}`;
+}
+
+/** The fingerprint a resource skips on (see skipSameGeneration, skipOwnWrites), if any. */
+export function fingerprintOf(resource: WatchedResource, obj: unknown, meta: ObjectMetaLite): string | undefined {
+  if (resource.skipSameGeneration) return specFingerprint(meta);
+  if (resource.skipOwnWrites) return ownWriteFingerprint(obj);
+  return undefined;
+}
+
 export type ParsedEvent =
   | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; id: string; resourceVersion: string; key: string | undefined; fingerprint?: string }
   | { type: 'BOOKMARK'; resourceVersion: string }
@@ -174,9 +203,7 @@ export function parseWatchLine(line: string, resource: WatchedResource): ParsedE
   if (typeof rv !== 'string' || rv === '') return { type: 'BAD', reason: 'object without a resourceVersion' };
   if (name.includes('/') || namespace.includes('/')) return { type: 'BAD', reason: 'malformed namespace/name' };
   const ev: ParsedEvent = { type: type as 'ADDED' | 'MODIFIED' | 'DELETED', id: objectId(namespace, name), resourceVersion: rv, key: resource.keyFor(namespace, name, meta) };
-  if (resource.skipSameGeneration) {
-    const fingerprint = specFingerprint(meta);
-    if (fingerprint !== undefined) ev.fingerprint = fingerprint;
-  }
+  const fingerprint = fingerprintOf(resource, obj, meta);
+  if (fingerprint !== undefined) ev.fingerprint = fingerprint;
   return ev;
 }

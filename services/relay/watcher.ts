@@ -10,7 +10,7 @@ import type { Logger } from '../common/logger.ts';
 import type { Enqueuer } from './enqueuer.ts';
 import { KubeApiError, statusError, type KubeClient } from './kube-client.ts';
 import type { RelayMetrics } from './metrics.ts';
-import { encodeEntry, objectId, parseWatchLine, specFingerprint, type ObjectMetaLite, type WatchedResource } from './resources.ts';
+import { AS_WRITTEN, encodeEntry, fingerprintOf, objectId, parseWatchLine, type ObjectMetaLite, type WatchedResource } from './resources.ts';
 import type { ResourceState } from './state.ts';
 
 export interface WatcherOptions {
@@ -173,10 +173,8 @@ export class ResourceWatcher {
           if (old && old.key !== key) enqueuer.enqueue(old.key, 'RELIST');
         }
         fresh.set(id, value);
-        if (resource.skipSameGeneration) {
-          const fingerprint = specFingerprint(meta!);
-          if (fingerprint !== undefined) fingerprints.set(id, fingerprint);
-        }
+        const fingerprint = fingerprintOf(resource, item, meta!);
+        if (fingerprint !== undefined) fingerprints.set(id, fingerprint);
       }
       cont = body.metadata?.continue || undefined;
       listRv = body.metadata?.resourceVersion ?? listRv;
@@ -317,9 +315,12 @@ export class ResourceWatcher {
         } else if (prev?.resourceVersion !== ev.resourceVersion || prev.key !== ev.key) {
           // The same resourceVersion again is a replay (resumed from an older checkpoint): already queued.
           state.set(ev.id, { resourceVersion: ev.resourceVersion, key: ev.key });
-          // A status/metadata-only write (the worker's own status, mostly): nothing for a worker to do.
-          const sameGeneration = ev.type === 'MODIFIED' && ev.fingerprint !== undefined && ev.fingerprint === lastFingerprint && prev?.key === ev.key;
-          if (sameGeneration) metrics.sameGenerationSkips.inc({ resource: resource.name });
+          // Nothing for a worker to do: a CronTab's status/metadata-only write (the worker's own status,
+          // mostly), or a CronJob the worker itself just wrote (created, or updated from as-written).
+          const unchanged = ev.type === 'MODIFIED' && ev.fingerprint !== undefined && ev.fingerprint === lastFingerprint && prev?.key === ev.key;
+          const ownCreate = resource.skipOwnWrites && ev.type === 'ADDED' && !prev && ev.fingerprint === AS_WRITTEN;
+          if (unchanged && resource.skipSameGeneration) metrics.sameGenerationSkips.inc({ resource: resource.name });
+          else if (unchanged || ownCreate) metrics.ownWriteSkips.inc({ resource: resource.name });
           else enqueuer.enqueue(ev.key, ev.type, ev.resourceVersion);
           if (prev && prev.key !== ev.key) enqueuer.enqueue(prev.key, ev.type, ev.resourceVersion);
         }

@@ -81,7 +81,7 @@ describe('CronTab events that change only status or metadata', () => {
     assert.deepEqual(await env.queuedKeys(), ['CronTab/default/marker']);
     await env.drainQueue();
 
-    // CronJobs are never skipped: their status (lastScheduleTime) feeds the CronTab's status.
+    // A CronJob without the worker's stamp is never skipped, nor is a lastScheduleTime change (it feeds the CronTab's status).
     const cronJobs = '/apis/batch/v1/namespaces/default/cronjobs';
     await env.kube.request('POST', cronJobs, {
       body: {

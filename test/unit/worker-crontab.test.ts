@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { ownedFieldsDigest } from '../../services/common/cronjob-ownership.ts';
 import {
   desiredCronJob,
   desiredStatus,
@@ -53,13 +54,15 @@ function asStored(cj: CronJob, extra: { rv?: string } = {}): CronJob {
 
 describe('desiredCronJob', () => {
   test('builds the CronJob from the CronTab, owned by it', () => {
-    assert.deepEqual(desiredCronJob(cronTab()), {
+    const cj = desiredCronJob(cronTab());
+    assert.deepEqual(cj, {
       apiVersion: 'batch/v1',
       kind: 'CronJob',
       metadata: {
         name: 'nightly',
         namespace: 'team-a',
         labels: { 'app.kubernetes.io/managed-by': 'kreconcile', 'kreconcile.io/crontab': 'nightly' },
+        annotations: { 'kreconcile.io/owned-fields': ownedFieldsDigest(cj, UID) },
         ownerReferences: [{ apiVersion: 'stable.example.com/v1', kind: 'CronTab', name: 'nightly', uid: UID, controller: true, blockOwnerDeletion: true }],
       },
       spec: {

@@ -11,6 +11,7 @@ import type { IIoK8sApimachineryPkgApisMetaV1ObjectMeta as ObjectMeta } from '@k
 import type { IIoK8sApimachineryPkgApisMetaV1OwnerReference as OwnerReference } from '@kubernetes-models/apimachinery/apis/meta/v1/OwnerReference';
 import type { ObjectKey } from '../../common/queue.ts';
 import { cronTabSpecProblems } from '../../common/cron.ts';
+import { CONTAINER_NAME, CRONTAB_LABEL, MANAGED_BY, MANAGED_BY_LABEL, OWNED_FIELDS_ANNOTATION, ownedFields, ownedFieldsDigest } from '../../common/cronjob-ownership.ts';
 import { CRONJOBS, CRONTABS } from '../kube.ts';
 import { done, permanent, requeue, type Outcome, type ReconcileContext } from '../outcome.ts';
 import type { ObjectRef } from '../events.ts';
@@ -18,10 +19,7 @@ import type { ObjectRef } from '../events.ts';
 export type CronJob = ICronJob;
 
 export const CRONTAB_API_VERSION = 'stable.example.com/v1';
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY = 'kreconcile';
-export const CRONTAB_LABEL = 'kreconcile.io/crontab';
-export const CONTAINER_NAME = 'crontab';
+export { CONTAINER_NAME, CRONTAB_LABEL, MANAGED_BY, MANAGED_BY_LABEL, OWNED_FIELDS_ANNOTATION };
 /** A CronJob of our name still being deleted: look again shortly. */
 export const DELETING_REQUEUE_MS = 1_000;
 /** NameConflict is healed by the periodic resync too; this only shortens the wait. */
@@ -76,7 +74,7 @@ export function desiredCronJob(ct: CronTab): CronJob {
   const container: Container = { name: CONTAINER_NAME, image: spec.image };
   if (spec.command) container.command = [...spec.command];
   if (spec.args) container.args = [...spec.args];
-  return {
+  const cronJob: CronJob = {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
     metadata: {
@@ -99,40 +97,15 @@ export function desiredCronJob(ct: CronTab): CronJob {
       },
     },
   };
-}
-
-/**
- * The fields kreconcile owns, with server defaults normalised (suspend false,
- * concurrencyPolicy Allow, absent = null), so desired and actual compare equal
- * exactly when no write is needed. Everything else on the CronJob is left alone.
- */
-export function ownedFields(cj: CronJob, owner: OwnerReference): Record<string, unknown> {
-  const labels = cj.metadata?.labels ?? {};
-  const jobSpec = cj.spec?.jobTemplate?.spec;
-  const podSpec = jobSpec?.template?.spec;
-  const container = podSpec?.containers?.find((c) => c.name === CONTAINER_NAME);
-  const ref = (cj.metadata?.ownerReferences ?? []).find((r) => r.uid === owner.uid);
-  return {
-    'metadata.labels.managed-by': labels[MANAGED_BY_LABEL] ?? null,
-    'metadata.labels.crontab': labels[CRONTAB_LABEL] ?? null,
-    'metadata.ownerReferences': ref ? { ...ref, controller: ref.controller ?? false, blockOwnerDeletion: ref.blockOwnerDeletion ?? false } : null,
-    'spec.schedule': cj.spec?.schedule ?? null,
-    'spec.timeZone': cj.spec?.timeZone ?? null,
-    'spec.suspend': cj.spec?.suspend ?? false,
-    'spec.concurrencyPolicy': cj.spec?.concurrencyPolicy ?? 'Allow',
-    'spec.jobTemplate.spec.parallelism': jobSpec?.parallelism ?? 1,
-    'spec.jobTemplate.spec.completions': jobSpec?.completions ?? null,
-    'spec.jobTemplate.spec.template.spec.restartPolicy': podSpec?.restartPolicy ?? 'Always',
-    'container.image': container?.image ?? null,
-    'container.command': container?.command ?? null,
-    'container.args': container?.args ?? null,
-  };
+  // The relay skips watch events of a CronJob that still matches this stamp: our own writes.
+  cronJob.metadata!.annotations = { [OWNED_FIELDS_ANNOTATION]: ownedFieldsDigest(cronJob, ct.metadata.uid) };
+  return cronJob;
 }
 
 /** Owned fields that differ, by name (for logs and Events). Empty means converged. */
 export function diffCronJob(want: CronJob, actual: CronJob, owner: OwnerReference): string[] {
-  const a = ownedFields(want, owner);
-  const b = ownedFields(actual, owner);
+  const a = ownedFields(want, owner.uid);
+  const b = ownedFields(actual, owner.uid);
   return Object.keys(a).filter((k) => !isDeepStrictEqual(a[k], b[k]));
 }
 
@@ -141,6 +114,7 @@ export function mergeOwned(want: CronJob, actual: CronJob): CronJob {
   const out = structuredClone(actual);
   const meta = (out.metadata ??= {});
   meta.labels = { ...meta.labels, ...want.metadata!.labels };
+  meta.annotations = { ...meta.annotations, ...want.metadata!.annotations };
   const ownerRef = want.metadata!.ownerReferences![0]!;
   meta.ownerReferences = [...(meta.ownerReferences ?? []).filter((r) => r.uid !== ownerRef.uid), ownerRef];
   delete meta.managedFields;
