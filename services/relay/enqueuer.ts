@@ -8,6 +8,10 @@
 //    resourceVersion in one synchronous snapshot, adds the jobs, and only then
 //    writes the known-sets and checkpoints. A checkpoint in Redis therefore never
 //    runs ahead of the jobs (state.ts).
+//  - Known-sets and checkpoints are written at most once per checkpointIntervalMs
+//    (jobs are never held back): a restarted relay replays at most that much of
+//    the watch, which the queue's deduplication and idempotent workers absorb,
+//    instead of every flush paying a Redis round trip per resource.
 //  - Whatever a failed flush could not write goes back (without overwriting newer
 //    entries) and is retried with backoff, and at once when Redis reconnects.
 //  - Never put an object or Secret data into a job: key, reason, resourceVersion, time.
@@ -45,6 +49,8 @@ export interface EnqueuerOptions {
   batchSize?: number;
   /** Longest wait between retries while Redis is failing (ms). */
   maxBackoffMs?: number;
+  /** Shortest time between two writes of the known-sets and checkpoints (ms, default 200). */
+  checkpointIntervalMs?: number;
 }
 
 const MIN_BACKOFF_MS = 100;
@@ -66,6 +72,9 @@ export class Enqueuer {
   private everReady = false;
   private readonly batchSize: number;
   private readonly maxBackoffMs: number;
+  private readonly checkpointIntervalMs: number;
+  private lastPersistAt = 0;
+  private persistTimer: NodeJS.Timeout | undefined;
   private readonly onReady = () => this.handleReconnect();
   /** While set, flushes wait: a reconnect is checking whether Redis lost our data. */
   private reconnectCheck: Promise<void> | undefined;
@@ -73,6 +82,7 @@ export class Enqueuer {
   constructor(private readonly opts: EnqueuerOptions) {
     this.batchSize = opts.batchSize ?? 500;
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
+    this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 200;
     this.queue = this.newQueue();
     opts.redis.on('ready', this.onReady);
     // ioredis reports connection errors as events; the flush loop reports them once per outage.
@@ -143,7 +153,25 @@ export class Enqueuer {
   }
 
   private hasWork(): boolean {
-    return this.pending.size > 0 || [...this.states].some((s) => s.hasUnsaved());
+    return this.pending.size > 0 || (this.persistDue() && this.hasUnsavedState());
+  }
+
+  private hasUnsavedState(): boolean {
+    return [...this.states].some((s) => s.hasUnsaved());
+  }
+
+  private persistDue(): boolean {
+    return Date.now() - this.lastPersistAt >= this.checkpointIntervalMs;
+  }
+
+  /** State waits for its interval: flush again when it is due. */
+  private armPersistTimer(): void {
+    if (this.persistTimer || this.closed || !this.hasUnsavedState()) return;
+    const wait = Math.max(0, this.lastPersistAt + this.checkpointIntervalMs - Date.now());
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined;
+      this.schedule();
+    }, wait);
   }
 
   /** Flush soon: everything that arrives in the same turn of the event loop goes in one batch. */
@@ -189,14 +217,19 @@ export class Enqueuer {
       for (const w of this.roomWaiters.splice(0)) w();
       this.opts.metrics.pendingKeys.set(this.pending.size);
       if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
-      else if (!this.lastError) this.schedule();
+      else if (!this.lastError) {
+        if (this.hasWork()) this.schedule();
+        else this.armPersistTimer();
+      }
     }
   }
 
   private async flushOnce(): Promise<void> {
     const jobs = this.pending;
     this.pending = new Map();
-    const snaps: StateSnapshot[] = [...this.states].map((s) => s.snapshot());
+    // Taken in the same synchronous step as the jobs: a checkpoint never runs ahead of them.
+    const persisting = this.persistDue();
+    const snaps: StateSnapshot[] = persisting ? [...this.states].map((s) => s.snapshot()) : [];
     // The pending map is empty again: a list waiting for room may fetch its next page meanwhile.
     for (const w of this.roomWaiters.splice(0)) w();
     const entries = [...jobs.values()];
@@ -216,6 +249,7 @@ export class Enqueuer {
       };
       await Promise.all([lane(), lane()]);
       for (const snap of snaps) await snap.state.persist(this.opts.redis, snap);
+      if (persisting) this.lastPersistAt = Date.now();
     } catch (err) {
       batches.forEach((batch, i) => {
         if (done[i]) return;
@@ -299,6 +333,7 @@ export class Enqueuer {
     this.closed = true;
     if (this.scheduled) clearImmediate(this.scheduled);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.persistTimer) clearTimeout(this.persistTimer);
     this.opts.redis.off('ready', this.onReady);
     for (const w of this.idleWaiters.splice(0)) w();
     for (const w of this.roomWaiters.splice(0)) w();
