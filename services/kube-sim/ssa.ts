@@ -553,29 +553,55 @@ export function recordUpdate(req: UpdateRequest): ManagedFieldsEntry[] {
   const identity = { manager: req.manager, operation: 'Update' as const, apiVersion: req.apiVersion, subresource: req.subresource };
   // Ownership lives on the stored object; what the client sent in managedFields is ignored.
   const entries = Array.isArray(req.live?.metadata?.managedFields) ? req.live!.metadata!.managedFields! : [];
-  const managers = entries.map((entry) => ({ entry, keys: fieldsV1Keys(entry.fieldsV1) }));
+  // A manager's keys are only taken apart when this write changes its set; most writes
+  // change no set (the same manager writing the fields it owns), and keep every fieldsV1 as stored.
+  const managers: { entry: ManagedFieldsEntry; keys?: Set<string> }[] = entries.map((entry) => ({ entry }));
+  const keysOf = (m: { entry: ManagedFieldsEntry; keys?: Set<string> }) => (m.keys ??= fieldsV1Keys(m.entry.fieldsV1));
   let mine = managers.find((m) => sameIdentity(m.entry, identity));
   for (const m of managers) {
     if (m === mine) continue;
-    for (const key of changed) m.keys.delete(key);
-    for (const key of removed) m.keys.delete(key);
+    const loses = (key: string) => fieldsV1Has(m.entry.fieldsV1, key);
+    if (![...changed].some(loses) && ![...removed].some(loses)) continue;
+    const keys = keysOf(m);
+    for (const key of changed) keys.delete(key);
+    for (const key of removed) keys.delete(key);
   }
   if (changed.size > 0 || mine) {
     if (!mine) {
       mine = { entry: { ...identity, time: req.now, fieldsType: 'FieldsV1', fieldsV1: {} }, keys: new Set<string>() };
       managers.push(mine);
     }
-    for (const key of changed) mine.keys.add(key);
-    for (const key of removed) mine.keys.delete(key);
+    const tree = mine.entry.fieldsV1;
+    if (mine.keys || [...changed].some((key) => !fieldsV1Has(tree, key)) || [...removed].some((key) => fieldsV1Has(tree, key))) {
+      const keys = keysOf(mine);
+      for (const key of changed) keys.add(key);
+      for (const key of removed) keys.delete(key);
+    }
     if (changed.size > 0) mine.entry = { ...mine.entry, time: req.now };
   }
-  return managers
-    .filter((m) => m.keys.size > 0)
-    .map((m) => {
-      const e: ManagedFieldsEntry = { manager: m.entry.manager, operation: m.entry.operation, apiVersion: m.entry.apiVersion, time: m.entry.time, fieldsType: 'FieldsV1', fieldsV1: keysToFieldsV1(m.keys) };
-      if (m.entry.subresource) e.subresource = m.entry.subresource;
-      return e;
-    });
+  const out: ManagedFieldsEntry[] = [];
+  for (const m of managers) {
+    const fieldsV1 = m.keys ? (m.keys.size ? keysToFieldsV1(m.keys) : undefined) : isNonEmptyTree(m.entry.fieldsV1) ? m.entry.fieldsV1 : undefined;
+    if (!fieldsV1) continue;
+    const e: ManagedFieldsEntry = { manager: m.entry.manager, operation: m.entry.operation, apiVersion: m.entry.apiVersion, time: m.entry.time, fieldsType: 'FieldsV1', fieldsV1 };
+    if (m.entry.subresource) e.subresource = m.entry.subresource;
+    out.push(e);
+  }
+  return out;
+}
+
+function isNonEmptyTree(tree: unknown): tree is Record<string, unknown> {
+  return !!tree && typeof tree === 'object' && Object.keys(tree).length > 0;
+}
+
+/** Whether the path key is in a fieldsV1 tree (as fieldsV1Keys would list it). */
+function fieldsV1Has(tree: unknown, key: string): boolean {
+  let node = tree;
+  for (const element of key.split(SEP)) {
+    if (!node || typeof node !== 'object' || !Object.hasOwn(node, element)) return false;
+    node = (node as Record<string, unknown>)[element];
+  }
+  return !!node && typeof node === 'object' && ('.' in node || Object.keys(node).length === 0);
 }
 
 function lastElement(key: string): string {
