@@ -217,11 +217,8 @@ const cronJob: KindStrategy = {
     const spec = obj.spec ?? {};
     if (!spec.schedule) out.push(causes.required('spec.schedule'));
     else if (typeof spec.schedule === 'string') {
-      try {
-        CronExpressionParser.parse(spec.schedule.replace(/^TZ=\S+\s+|^CRON_TZ=\S+\s+/, ''));
-      } catch (err) {
-        out.push(causes.invalid('spec.schedule', spec.schedule, (err as Error).message));
-      }
+      const problem = scheduleProblem(spec.schedule);
+      if (problem !== undefined) out.push(causes.invalid('spec.schedule', spec.schedule, problem));
     }
     if (!['Allow', 'Forbid', 'Replace'].includes(spec.concurrencyPolicy))
       out.push(causes.notSupported('spec.concurrencyPolicy', spec.concurrencyPolicy, ['Allow', 'Forbid', 'Replace']));
@@ -237,6 +234,23 @@ const cronJob: KindStrategy = {
     return out;
   },
 };
+
+// cron-parser builds luxon dates on every parse, the largest part of a CronJob write;
+// the verdict depends on the string alone, and schedules repeat.
+const scheduleProblems = new Map<string, string | undefined>();
+
+function scheduleProblem(schedule: string): string | undefined {
+  if (scheduleProblems.has(schedule)) return scheduleProblems.get(schedule);
+  let problem: string | undefined;
+  try {
+    CronExpressionParser.parse(schedule.replace(/^TZ=\S+\s+|^CRON_TZ=\S+\s+/, ''));
+  } catch (err) {
+    problem = (err as Error).message;
+  }
+  if (scheduleProblems.size >= 1000) scheduleProblems.delete(scheduleProblems.keys().next().value!);
+  scheduleProblems.set(schedule, problem);
+  return problem;
+}
 
 const job: KindStrategy = {
   normalize(obj: Obj, { old }) {

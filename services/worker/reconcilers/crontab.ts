@@ -315,15 +315,20 @@ export async function reconcileCronTab(ctx: ReconcileContext, key: ObjectKey): P
       if (!still || still.metadata.uid !== ct.metadata.uid || still.metadata.deletionTimestamp) return requeue(0, 'the CronTab went away while its CronJob was read', changes);
       const created = await ctx.kube.create<CronJob>(CRONJOBS, key.namespace, step.obj);
       changes.push('cronjob created');
-      await ctx.events.record({ regarding: cronTabRef(ct), type: 'Normal', reason: 'CronJobCreated', action: 'Create', note: `created CronJob ${key.name} (schedule "${ct.spec.cronSpec}", image ${ct.spec.image})` });
-      await writeStatus(ctx, ct, created, { ready: true }, changes);
+      // The Event and the status are independent writes: one round trip, not two (record never throws).
+      await Promise.all([
+        ctx.events.record({ regarding: cronTabRef(ct), type: 'Normal', reason: 'CronJobCreated', action: 'Create', note: `created CronJob ${key.name} (schedule "${ct.spec.cronSpec}", image ${ct.spec.image})` }),
+        writeStatus(ctx, ct, created, { ready: true }, changes),
+      ]);
       return done(changes);
     }
     case 'update': {
       const updated = await ctx.kube.update<CronJob>(CRONJOBS, key.namespace, key.name, step.obj);
       changes.push(`cronjob updated: ${step.changed.join(', ')}`);
-      await ctx.events.record({ regarding: cronTabRef(ct), type: 'Normal', reason: 'CronJobUpdated', action: 'Update', note: `updated CronJob ${key.name}: ${step.changed.join(', ')}` });
-      await writeStatus(ctx, ct, updated, { ready: true }, changes);
+      await Promise.all([
+        ctx.events.record({ regarding: cronTabRef(ct), type: 'Normal', reason: 'CronJobUpdated', action: 'Update', note: `updated CronJob ${key.name}: ${step.changed.join(', ')}` }),
+        writeStatus(ctx, ct, updated, { ready: true }, changes),
+      ]);
       return done(changes);
     }
     case 'conflict': {
