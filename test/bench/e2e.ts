@@ -206,6 +206,12 @@ async function main(): Promise<void> {
       }
     }
     latencies.sort((a, b) => a - b);
+    // When in the run the slow changes were (a stall shows up as one bad second).
+    const bySecond = Array.from({ length: Math.ceil(seconds) }, (_, sec) => {
+      const inSecond = Array.from({ length: RATE }, (_, k) => sec * RATE + k).filter((i) => i < total).map((i) => reflectedAt(i) - sentAt[i]!).filter(Number.isFinite).sort((a, b) => a - b);
+      return Math.round(percentile(inSecond, 99));
+    });
+    note(`${tag}: p99 ms in each second: ${bySecond.join(' ')}`);
     return { total, latencies, missing, superseded, driverErrors, driveSeconds, phaseSeconds };
   };
 
