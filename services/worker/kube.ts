@@ -87,6 +87,7 @@ interface AuthSnapshot {
 
 export class KubeClient {
   readonly server: URL;
+  private readonly basePath: string;
   private readonly agent: http.Agent;
   private readonly transport: typeof http | typeof https;
   private auth?: AuthSnapshot;
@@ -98,6 +99,8 @@ export class KubeClient {
     const cluster = opts.kubeconfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
+    // A server URL may carry a path prefix (an API server behind a proxy); requests go below it.
+    this.basePath = this.server.pathname.replace(/\/+$/, '');
     this.transport = this.server.protocol === 'https:' ? https : http;
     const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets ?? 64 };
     this.agent = this.server.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
@@ -191,17 +194,29 @@ export class KubeClient {
   }
 
   private async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<unknown> {
-    const headers: Record<string, string> = { ...(await this.authHeaders()), Accept: 'application/json', 'User-Agent': this.opts.userAgent ?? 'kreconcile-worker' };
+    // Cached credentials are used without an await: every reconcile makes several requests.
+    const fresh = this.auth && Date.now() - this.auth.at < this.opts.authRefreshMs;
+    const auth = fresh ? this.auth!.headers : await this.authHeaders();
+    const headers: Record<string, string> = { ...auth, Accept: 'application/json', 'User-Agent': this.opts.userAgent ?? 'kreconcile-worker' };
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload) {
       headers['Content-Type'] = contentType;
       headers['Content-Length'] = String(payload.length);
     }
-    const url = new URL(path, this.server);
+    const url = { pathname: path.split('?')[0] };
     return new Promise((resolve, reject) => {
       const req = this.transport.request(
-        url,
-        { method, headers, agent: this.agent, timeout: this.opts.timeoutMs, ...this.tlsOptions },
+        {
+          protocol: this.server.protocol,
+          hostname: this.server.hostname.replace(/^\[|\]$/g, ''),
+          port: this.server.port || undefined,
+          path: this.basePath + path,
+          method,
+          headers,
+          agent: this.agent,
+          timeout: this.opts.timeoutMs,
+          ...this.tlsOptions,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
