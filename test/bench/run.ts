@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const ORDER = ['webhook', 'relay', 'e2e', 'scaling', 'polling'];
+const ORDER = ['webhook', 'relay', 'e2e', 'sim', 'scaling', 'polling'];
 const available = fs
   .readdirSync(here)
   .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
