@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const level = (config as { logLevel?: string }).logLevel;
-  const log = createLogger({ level, name: roleName, pretty: process.stdout.isTTY && !process.env.LOG_JSON });
+  const log = createLogger({ level, name: roleName, pretty: process.stdout.isTTY && !process.env.LOG_JSON, batchMs: mod.logBatchMs });
   const shutdown = installShutdown(log);
   try {
     await mod.run(config, { log, shutdown });

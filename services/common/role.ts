@@ -12,6 +12,8 @@ export interface RoleContext {
 export interface RoleModule<T extends OptionTable = OptionTable> {
   description: string;
   options: T;
+  /** Write the JSON log in batches, at least every this many ms (a role that logs on its hot path). */
+  logBatchMs?: number;
   /** Starts the role; resolves once it is serving. Long-running work is registered with ctx.shutdown. */
   run(config: ConfigOf<T>, ctx: RoleContext): Promise<void>;
 }

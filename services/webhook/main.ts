@@ -25,6 +25,8 @@ export const webhookOptions = {
 export default defineRole({
   description: 'Validating admission webhook: POST /validate answers AdmissionReviews for Secrets (password policy) and CronTabs (schedule, time zone, replicas).',
   options: webhookOptions,
+  // One line per review: at thousands of reviews a second, a write per line was ~10 % of the CPU.
+  logBatchMs: 100,
   async run(config, { log, shutdown }) {
     const registry = createRegistry('webhook');
     const metrics = createWebhookMetrics(registry);
