@@ -27,6 +27,12 @@ class FieldSet {
     for (const p of paths) s.add(p);
     return s;
   }
+  /** From path keys (pathKey's spelling), parsing each element once. */
+  static fromKeys(keys: Iterable<string>): FieldSet {
+    const s = new FieldSet();
+    for (const key of keys) s.paths.set(key, key.split(SEP).map((e) => parseElementKey(e)!));
+    return s;
+  }
   add(p: FieldPath): void { this.paths.set(pathKey(p), p); }
   has(p: FieldPath): boolean { return this.paths.has(pathKey(p)); }
   delete(p: FieldPath): void { this.paths.delete(pathKey(p)); }
@@ -81,13 +87,12 @@ export function formatFieldPath(p: FieldPath): string {
 // ---- fieldsV1 <-> FieldSet ------------------------------------------------
 
 export function fieldSetToFieldsV1(set: FieldSet): Record<string, unknown> {
-  const root: Record<string, any> = {};
-  for (const p of set.values()) {
-    let node = root;
-    for (const e of p) node = node[elementKey(e)] ??= {};
-    node['.'] = node['.'] ?? {};
-  }
-  return tidyFieldsV1(root);
+  // A FieldSet is keyed by the fieldsV1 spelling of each path.
+  return keysToFieldsV1(set.paths.keys());
+}
+
+export function fieldsV1ToFieldSet(tree: unknown): FieldSet {
+  return FieldSet.fromKeys(fieldsV1Keys(tree));
 }
 
 /** Sorted keys, and a path with nothing below it spelled `{}`, not `{".":{}}`. */
@@ -98,22 +103,6 @@ function tidyFieldsV1(node: Record<string, any>): Record<string, any> {
   if ('.' in node) out['.'] = {};
   for (const k of keys.sort()) out[k] = tidyFieldsV1(node[k]);
   return out;
-}
-
-export function fieldsV1ToFieldSet(tree: unknown): FieldSet {
-  const set = new FieldSet();
-  const walk = (node: unknown, path: FieldPath) => {
-    if (!node || typeof node !== 'object') return;
-    const keys = Object.keys(node);
-    if (path.length > 0 && (keys.length === 0 || keys.includes('.'))) set.add(path);
-    for (const k of keys) {
-      if (k === '.') continue;
-      const e = parseElementKey(k);
-      if (e) walk((node as Record<string, unknown>)[k], [...path, e]);
-    }
-  };
-  walk(tree, []);
-  return set;
 }
 
 // ---- list types -------------------------------------------------------------
@@ -212,37 +201,7 @@ function topFilter(subresource: string | undefined, statusSubresource: boolean |
 
 /** The leaf field paths of an object: what a write of it would own. */
 function fieldsOf(obj: Json, ctx: Ctx, filter: TopFilter): FieldSet {
-  const set = new FieldSet();
-  const walk = (value: Json, path: FieldPath, names: (string | number)[]) => {
-    if (isMap(value)) {
-      let keys = Object.keys(value);
-      if (path.length === 0) keys = keys.filter((k) => k !== 'apiVersion' && k !== 'kind' && filter(k));
-      if (names.length === 1 && names[0] === 'metadata') keys = keys.filter((k) => !STRIPPED_META.has(k));
-      if (keys.length === 0) {
-        if (path.length > 0 && !(names.length === 1 && names[0] === 'metadata')) set.add(path);
-        return;
-      }
-      for (const k of keys) {
-        if (value[k] === undefined) continue;
-        walk(value[k], [...path, { f: k }], [...names, k]);
-      }
-      return;
-    }
-    if (Array.isArray(value)) {
-      const lt = listTypeOf(ctx, names, value);
-      if (lt.type === 'atomic' || value.length === 0) { set.add(path); return; }
-      if (lt.type === 'set') { for (const v of value) set.add([...path, { v }]); return; }
-      for (const item of value as Record<string, Json>[]) {
-        const itemPath: FieldPath = [...path, { k: keyOf(item, lt.keys) }];
-        set.add(itemPath);
-        for (const [k, v] of Object.entries(item)) if (v !== undefined) walk(v, [...itemPath, { f: k }], [...names, 0, k]);
-      }
-      return;
-    }
-    set.add(path);
-  };
-  walk(obj, [], []);
-  return set;
+  return FieldSet.fromKeys(leafValues(obj, ctx, filter).keys());
 }
 
 const NOT_FOUND = Symbol('not found');
@@ -608,8 +567,8 @@ function lastElement(key: string): string {
   return key.slice(key.lastIndexOf(SEP) + 1);
 }
 
-/** `fieldsOf` with every top-level field, as path key → the value at that path. */
-function leafValues(obj: Json, ctx: Ctx): Map<string, Json> {
+/** The leaf field paths of an object (what a write of it would own), as path key → the value there. */
+function leafValues(obj: Json, ctx: Ctx, filter: TopFilter = () => true): Map<string, Json> {
   const leaves = new Map<string, Json>();
   // Of list items with the same key (which validation refuses), the first one counts, as in getAt.
   const out = { set: (key: string, value: Json) => void (leaves.has(key) || leaves.set(key, value)) };
@@ -620,7 +579,7 @@ function leafValues(obj: Json, ctx: Ctx): Map<string, Json> {
       const inMetadata = names.length === 1 && names[0] === 'metadata';
       let empty = true;
       for (const k of Object.keys(value)) {
-        if (top && (k === 'apiVersion' || k === 'kind')) continue;
+        if (top && (k === 'apiVersion' || k === 'kind' || !filter(k))) continue;
         if (inMetadata && STRIPPED_META.has(k)) continue;
         empty = false;
         if (value[k] === undefined) continue;
@@ -655,7 +614,7 @@ function leafValues(obj: Json, ctx: Ctx): Map<string, Json> {
   return leaves;
 }
 
-/** The path keys of a fieldsV1 tree (what fieldsV1ToFieldSet reads, without building paths). */
+/** The path keys of a fieldsV1 tree. */
 function fieldsV1Keys(tree: unknown): Set<string> {
   const out = new Set<string>();
   const walk = (node: unknown, key: string) => {

@@ -1,7 +1,7 @@
 // What the relay watches, and how an object of each resource maps onto the key
 // of the object a worker must reconcile. The relay only ever holds an object's
 // identity (namespace/name), its resourceVersion and that key: never the object.
-import { isAsWritten, type CronJobLike } from '../common/cronjob-ownership.ts';
+import { CRONTAB_LABEL, isAsWritten, MANAGED_BY, MANAGED_BY_LABEL, type CronJobLike } from '../common/cronjob-ownership.ts';
 import { formatKey } from '../common/queue.ts';
 
 /** The few metadata fields the relay reads from an object. */
@@ -41,10 +41,9 @@ export interface WatchedResource {
   keyFor(namespace: string, name: string, meta: ObjectMetaLite): string | undefined;
 }
 
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY_VALUE = 'kreconcile';
-/** Fallback for CronJobs without an ownerReference: the owning CronTab's name. */
-export const CRONTAB_LABEL = 'kreconcile.io/crontab';
+// The labels the worker puts on CronJobs; CRONTAB_LABEL is the fallback for a CronJob without an ownerReference.
+export { CRONTAB_LABEL, MANAGED_BY_LABEL };
+export const MANAGED_BY_VALUE = MANAGED_BY;
 export const CRONTAB_GROUP = 'stable.example.com';
 
 /** A managed CronJob maps to its CronTab: the controller ownerReference of kind CronTab, else the label. */

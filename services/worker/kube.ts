@@ -203,7 +203,7 @@ export class KubeClient {
       headers['Content-Type'] = contentType;
       headers['Content-Length'] = String(payload.length);
     }
-    const url = { pathname: path.split('?')[0] };
+    const pathname = path.split('?')[0];
     return new Promise((resolve, reject) => {
       const req = this.transport.request(
         {
@@ -236,11 +236,11 @@ export class KubeClient {
             }
             const st = (parsed ?? {}) as { reason?: string; message?: string };
             // The Status message names the object and the rule, never a Secret's data.
-            reject(new KubeApiError(status, st.reason ?? 'Unknown', `${method} ${url.pathname}: ${status} ${st.reason ?? ''} ${st.message ?? text.slice(0, 200)}`.trim()));
+            reject(new KubeApiError(status, st.reason ?? 'Unknown', `${method} ${pathname}: ${status} ${st.reason ?? ''} ${st.message ?? text.slice(0, 200)}`.trim()));
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: no answer within ${this.opts.timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`${method} ${pathname}: no answer within ${this.opts.timeoutMs} ms`)));
       req.on('error', reject);
       req.end(payload);
     });

@@ -277,12 +277,18 @@ describe('garbage collection', () => {
   });
 });
 
+/** The CronTab CRD served again as `<singular>s.demo.example.com`, kind `kind`. */
+function demoCrd(singular: string, kind: string) {
+  const crd = structuredClone(CRD);
+  crd.metadata.name = `${singular}s.demo.example.com`;
+  crd.spec.group = 'demo.example.com';
+  crd.spec.names = { plural: `${singular}s`, singular, kind, listKind: `${kind}List` };
+  return crd;
+}
+
 describe('CRD lifecycle', () => {
   test('a new CRD is served once Established; deleting it removes its objects, then stops serving', async () => {
-    const crd = structuredClone(CRD);
-    crd.metadata.name = 'widgets.demo.example.com';
-    crd.spec.group = 'demo.example.com';
-    crd.spec.names = { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' };
+    const crd = demoCrd('widget', 'Widget');
     crd.spec.scope = 'Cluster';
     const created = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
     assert.equal(created.status, 201);
@@ -300,10 +306,7 @@ describe('CRD lifecycle', () => {
 
 describe('CRD schema changes', () => {
   test('a default added to the schema shows on objects stored before it', async () => {
-    const crd = structuredClone(CRD);
-    crd.metadata.name = 'gadgets.demo.example.com';
-    crd.spec.group = 'demo.example.com';
-    crd.spec.names = { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' };
+    const crd = demoCrd('gadget', 'Gadget');
     const created = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
     const path = '/apis/demo.example.com/v1/namespaces/default/gadgets';
     await call('POST', path, { apiVersion: 'demo.example.com/v1', kind: 'Gadget', metadata: { name: 'old' }, spec: { cronSpec: 'x', image: 'y' } });
