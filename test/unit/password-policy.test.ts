@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   checkPassword,
   defaultPasswordPolicy,
@@ -7,6 +8,7 @@ import {
   isWellKnownPassword,
   passwordLength,
   readSecretPasswords,
+  withoutNonLetterEnds,
 } from '../../services/common/password-policy.ts';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -159,5 +161,27 @@ describe('passwordPolicyOptions', () => {
     const p = passwordPolicyFrom(loadConfig(passwordPolicyOptions, { PASSWORD_MIN_LENGTH: '14', PASSWORD_KEYS: 'password, db-password' }));
     assert.deepEqual(p, { minLength: 14, keys: ['password', 'db-password'] });
     assert.throws(() => loadConfig(passwordPolicyOptions, { PASSWORD_MIN_LENGTH: '0' }), /PASSWORD_MIN_LENGTH/);
+  });
+});
+
+describe('withoutNonLetterEnds', () => {
+  test('strips what the plain regex strips, on any string (surrogate pairs and lone surrogates included)', () => {
+    const char = fc.oneof(fc.constantFrom('a', 'Z', 'é', '7', '!', ' ', '𝒜', '😀', '\ud800', '\udc00', 'ß', '字'), fc.string({ unit: 'grapheme', maxLength: 1 }));
+    fc.assert(
+      fc.property(fc.array(char, { maxLength: 12 }), (chars) => {
+        const s = chars.join('');
+        assert.equal(withoutNonLetterEnds(s), s.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, ''));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('is linear: 3 MB of digits between two letters is judged (the regex needed hours)', { timeout: 30_000 }, () => {
+    const huge = 'a' + '7'.repeat(3 * 1024 * 1024) + 'a';
+    assert.equal(withoutNonLetterEnds(huge), huge);
+    const finding = checkPassword(huge, 'password');
+    assert.deepEqual(finding.violations, []);
+    const found = evaluateSecret(secret({ stringData: { password: '!' + huge + '!' } }));
+    assert.deepEqual(found.violations, []);
   });
 });
