@@ -38,6 +38,19 @@ const DAY_NAMES = /sun|mon|tue|wed|thu|fri|sat/gi;
 // The standard alphabet; anything else (L, W, #, H, …) is a cron-parser extension.
 const STANDARD_FIELD = /^[0-9*?,/-]+$/;
 
+/** Longest user text echoed in a message: a CronTab can hold megabytes, a message should not. */
+const ECHO_MAX = 64;
+
+/** `text` in double quotes, cut to its first ECHO_MAX characters (and its length) when longer. */
+function quoted(text: string): string {
+  return text.length <= ECHO_MAX ? `"${text}"` : `"${text.slice(0, ECHO_MAX)}…" (${text.length} characters)`;
+}
+
+/** A parser's message, which may repeat the input, bounded the same way. */
+function clipped(message: string): string {
+  return message.length <= 4 * ECHO_MAX ? message : `${message.slice(0, 4 * ECHO_MAX)}…`;
+}
+
 /** Is `expression` a schedule a Kubernetes CronJob accepts (see the file comment)? */
 export function validateCronSpec(expression: unknown): Check {
   if (typeof expression !== 'string') return { ok: false, message: 'must be a string' };
@@ -49,7 +62,7 @@ export function validateCronSpec(expression: unknown): Check {
   if (trimmed.startsWith('@')) {
     const macro = DESCRIPTORS[trimmed.toLowerCase()];
     if (!macro) {
-      return { ok: false, message: `unsupported descriptor "${trimmed}"; use five fields or one of ${Object.keys(DESCRIPTORS).join(', ')}` };
+      return { ok: false, message: `unsupported descriptor ${quoted(trimmed)}; use five fields or one of ${Object.keys(DESCRIPTORS).join(', ')}` };
     }
     fiveFields = macro;
   } else {
@@ -61,14 +74,19 @@ export function validateCronSpec(expression: unknown): Check {
       const field = fields[i]!;
       const withoutNames = i === 3 ? field.replace(MONTH_NAMES, '1') : i === 4 ? field.replace(DAY_NAMES, '1') : field;
       if (!STANDARD_FIELD.test(withoutNames)) {
-        return { ok: false, message: `${FIELD_NAMES[i]} field "${field}" has characters a CronJob does not accept` };
+        return { ok: false, message: `${FIELD_NAMES[i]} field ${quoted(field)} has characters a CronJob does not accept` };
       }
       if (field.includes('?') && i !== 2 && i !== 4) {
-        return { ok: false, message: `${FIELD_NAMES[i]} field "${field}": "?" is only allowed in the day fields` };
+        return { ok: false, message: `${FIELD_NAMES[i]} field ${quoted(field)}: "?" is only allowed in the day fields` };
+      }
+      // robfig/cron reads numbers as Go ints: 19 digits or more do not parse there,
+      // while cron-parser turns them into Infinity and may accept them (as a step).
+      if (/\d{19}/.test(field)) {
+        return { ok: false, message: `${FIELD_NAMES[i]} field ${quoted(field)}: number too large` };
       }
       // CronJob's day of week is 0–6; cron-parser would also take 7 as Sunday.
       if (i === 4 && /(^|[^/\d])7/.test(withoutNames)) {
-        return { ok: false, message: `day of week field "${field}": values are 0-6 (Sunday is 0)` };
+        return { ok: false, message: `day of week field ${quoted(field)}: values are 0-6 (Sunday is 0)` };
       }
     }
     fiveFields = fields.join(' ');
@@ -82,6 +100,9 @@ export function validateCronSpec(expression: unknown): Check {
 // depends only on the string, so it is remembered, in a bounded map.
 const parsedSchedules = new Map<string, Check>();
 const PARSED_SCHEDULES_MAX = 10_000;
+// Real schedules are short; a longer one is parsed each time rather than letting
+// a few thousand megabyte-long rejects fill the cache (the map bounds the count, not the size).
+const CACHED_SCHEDULE_MAX_LENGTH = 256;
 
 function parseSchedule(fiveFields: string): Check {
   let check = parsedSchedules.get(fiveFields);
@@ -90,8 +111,9 @@ function parseSchedule(fiveFields: string): Check {
       CronExpressionParser.parse(fiveFields, { tz: 'UTC' });
       check = { ok: true };
     } catch (err) {
-      check = { ok: false, message: `not a valid cron expression: ${(err as Error).message}` };
+      check = { ok: false, message: `not a valid cron expression: ${clipped((err as Error).message)}` };
     }
+    if (fiveFields.length > CACHED_SCHEDULE_MAX_LENGTH) return check;
     if (parsedSchedules.size >= PARSED_SCHEDULES_MAX) parsedSchedules.clear();
     parsedSchedules.set(fiveFields, Object.freeze(check));
   }
@@ -112,7 +134,7 @@ export function validateTimeZone(zone: unknown): Check {
   if (zone === '') return { ok: false, message: 'must be a non-empty IANA time zone name, or unset' };
   if (zone.toLowerCase() === 'local') return { ok: false, message: 'must be an explicit IANA time zone, not "Local"' };
   if (!ZONE_NAME.test(zone) || zone.split('/').some((part) => part.startsWith('-'))) {
-    return { ok: false, message: `"${zone}" is not an IANA time zone name` };
+    return { ok: false, message: `${quoted(zone)} is not an IANA time zone name` };
   }
   canonicalZones ??= new Set(Intl.supportedValuesOf('timeZone'));
   if (canonicalZones.has(zone)) return { ok: true };
@@ -120,10 +142,10 @@ export function validateTimeZone(zone: unknown): Check {
   try {
     resolved = new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone;
   } catch {
-    return { ok: false, message: `"${zone}" is not a known IANA time zone` };
+    return { ok: false, message: `${quoted(zone)} is not a known IANA time zone` };
   }
   if (resolved !== zone && resolved.toLowerCase() === zone.toLowerCase()) {
-    return { ok: false, message: `"${zone}" is not a known IANA time zone (names are case-sensitive: "${resolved}")` };
+    return { ok: false, message: `${quoted(zone)} is not a known IANA time zone (names are case-sensitive: "${resolved}")` };
   }
   return { ok: true };
 }

@@ -63,6 +63,24 @@ describe('validateCronSpec', () => {
   test('refuses non-strings', () => {
     for (const v of [undefined, null, 5, {}, ['* * * * *']]) assert.equal(validateCronSpec(v).ok, false);
   });
+
+  test('a number robfig/cron cannot read (19 digits or more) is refused, though cron-parser takes it as a step', () => {
+    assert.deepEqual(validateCronSpec(`*/${'1'.repeat(18)} * * * *`), { ok: true });
+    const r = validateCronSpec(`*/1${'0'.repeat(1000)} * * * *`);
+    assert.equal(r.ok, false);
+    assert.match((r as { message: string }).message, /^minute field .*: number too large$/);
+  });
+
+  test('a megabyte-long field is named by its start and length, not echoed whole', () => {
+    for (const expr of [`${'x'.repeat(1 << 20)} * * * *`, `@${'x'.repeat(1 << 20)}`, `1-${'9'.repeat(1 << 20)} * * * *`]) {
+      const r = validateCronSpec(expr);
+      assert.equal(r.ok, false);
+      const message = (r as { message: string }).message;
+      assert.ok(message.length < 400, `message of ${message.length} characters`);
+    }
+    const r = validateCronSpec(`${'x'.repeat(100)} * * * *`) as { message: string };
+    assert.equal(r.message, `minute field "${'x'.repeat(64)}…" (100 characters) has characters a CronJob does not accept`);
+  });
 });
 
 describe('validateTimeZone', () => {
@@ -77,6 +95,7 @@ describe('validateTimeZone', () => {
     ['europe/paris', /case-sensitive: "Europe\/Paris"/],
     ['../etc/passwd', /not an IANA/],
     ['Europe/-Paris', /not an IANA/],
+    [`Europe/${'P'.repeat(1 << 20)}`, /^"Europe\/P{57}…" \(1048583 characters\) is not a known IANA time zone$/],
   ] as const) {
     test(`refuses ${JSON.stringify(zone)}`, () => {
       const r = validateTimeZone(zone);
