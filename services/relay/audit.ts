@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { Logger } from '../common/logger.ts';
+import { isAsWritten, type CronJobLike } from '../common/cronjob-ownership.ts';
 import { formatKey } from '../common/queue.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, objectId, resourceFor, type KnownEntry, type ObjectMetaLite } from './resources.ts';
@@ -26,6 +27,8 @@ export interface AuditOutcome {
   keys: AuditKey[];
   ignored: number;
   unmapped: number;
+  /** CronJob writes whose result is exactly as a worker wrote it (see isAsWritten): nothing to do. */
+  ownWrites: number;
 }
 
 /** Looks up what the relay knows of an object (a CronJob's CronTab), when it is leading. */
@@ -41,12 +44,22 @@ function metaOf(obj: unknown): ObjectMetaLite | undefined {
   return m && typeof m === 'object' ? (m as ObjectMetaLite) : undefined;
 }
 
+/** isAsWritten for an object from an audit event: untrusted JSON, any shape. */
+function asWritten(obj: unknown): boolean {
+  if (!obj || typeof obj !== 'object') return false;
+  try {
+    return isAsWritten(obj as CronJobLike);
+  } catch {
+    return false; // a malformed object is not the worker's: let the worker look at it
+  }
+}
+
 /**
  * Turn an EventList into keys. Pure. Keeps writes (create/update/patch/delete) that
  * completed (stage ResponseComplete, 2xx, not dry-run) on watched resources.
  */
 export function keysFromAuditEvents(items: unknown[], lookup: KnownLookup = () => undefined): AuditOutcome {
-  const out: AuditOutcome = { keys: [], ignored: 0, unmapped: 0 };
+  const out: AuditOutcome = { keys: [], ignored: 0, unmapped: 0, ownWrites: 0 };
   for (const item of items) {
     if (!item || typeof item !== 'object') {
       out.ignored++;
@@ -54,7 +67,7 @@ export function keysFromAuditEvents(items: unknown[], lookup: KnownLookup = () =
     }
     const ev = item as { stage?: unknown; verb?: unknown; requestURI?: unknown; objectRef?: unknown; responseStatus?: { code?: unknown }; responseObject?: unknown; requestObject?: unknown };
     const ref = (ev.objectRef && typeof ev.objectRef === 'object' ? ev.objectRef : undefined) as
-      | { resource?: unknown; apiGroup?: unknown; namespace?: unknown; name?: unknown; resourceVersion?: unknown }
+      | { resource?: unknown; apiGroup?: unknown; namespace?: unknown; name?: unknown; resourceVersion?: unknown; subresource?: unknown }
       | undefined;
     const code = ev.responseStatus?.code;
     const dryRun = typeof ev.requestURI === 'string' && /[?&]dryRun=/.test(ev.requestURI);
@@ -82,6 +95,13 @@ export function keysFromAuditEvents(items: unknown[], lookup: KnownLookup = () =
       const labels = meta?.labels as Record<string, unknown> | undefined;
       if (meta && labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
         out.ignored++;
+        continue;
+      }
+      // As the watch does: a CronJob left exactly as a worker wrote it (the worker's own
+      // create or update, seen when the policy sends the object) needs no reconcile.
+      // A status write still counts: its lastScheduleTime goes into the CronTab's status.
+      if (ev.verb !== 'delete' && ref.subresource !== 'status' && asWritten(ev.responseObject)) {
+        out.ownWrites++;
         continue;
       }
       key = (meta && resource.keyFor(namespace, name, meta)) || lookup(resource.name, objectId(namespace, name))?.key;
@@ -141,8 +161,10 @@ export function createAuditApp(o: AuditAppOptions): Express {
     o.metrics.auditEvents.inc({ result: 'enqueued' }, outcome.keys.length);
     o.metrics.auditEvents.inc({ result: 'ignored' }, outcome.ignored);
     o.metrics.auditEvents.inc({ result: 'unmapped' }, outcome.unmapped);
+    o.metrics.auditEvents.inc({ result: 'own_write' }, outcome.ownWrites);
+    o.metrics.ownWriteSkips.inc({ resource: 'cronjobs' }, outcome.ownWrites);
     if (outcome.unmapped) o.metrics.badEvents.inc({ source: 'audit', reason: 'unmapped' }, outcome.unmapped);
-    o.log.debug({ items: body.items.length, enqueued: outcome.keys.length, ignored: outcome.ignored, unmapped: outcome.unmapped }, 'audit batch');
+    o.log.debug({ items: body.items.length, enqueued: outcome.keys.length, ignored: outcome.ignored, unmapped: outcome.unmapped, ownWrites: outcome.ownWrites }, 'audit batch');
     reply(res, 200, { enqueued: outcome.keys.length });
   });
   app.all('/audit', (_req, res) => {

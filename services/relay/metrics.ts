@@ -34,7 +34,7 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     pendingKeys: new Gauge({ name: 'kreconcile_relay_pending_keys', help: 'Keys held in memory, coalesced, waiting to be added to Redis', registers }),
     knownObjects: new Gauge({ name: 'kreconcile_relay_known_objects', help: 'Objects the relay knows (id + resourceVersion only), by resource', labelNames: ['resource'], registers }),
     redisUp: new Gauge({ name: 'kreconcile_relay_redis_up', help: '1 while the last write to Redis succeeded', registers }),
-    auditEvents: new Counter({ name: 'kreconcile_relay_audit_events_total', help: 'Audit events received on POST /audit, by result (enqueued|ignored|unmapped)', labelNames: ['result'], registers }),
+    auditEvents: new Counter({ name: 'kreconcile_relay_audit_events_total', help: 'Audit events received on POST /audit, by result (enqueued|ignored|unmapped|own_write)', labelNames: ['result'], registers }),
     auditBatches: new Counter({ name: 'kreconcile_relay_audit_batches_total', help: 'Audit EventList posts, by HTTP answer code', labelNames: ['code'], registers }),
     sameGenerationSkips: new Counter({ name: 'kreconcile_relay_same_generation_skips_total', help: 'MODIFIED events not enqueued because metadata.generation (and deletion) did not change: status/metadata-only writes', labelNames: ['resource'], registers }),
     ownWriteSkips: new Counter({ name: 'kreconcile_relay_own_write_skips_total', help: "CronJob events not enqueued because the CronJob is exactly as a worker wrote it (the worker's own create or update)", labelNames: ['resource'], registers }),

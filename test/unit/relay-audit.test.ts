@@ -10,6 +10,7 @@ import { toAuditEvent } from '../../services/kube-sim/audit.ts';
 import type { RequestInfo } from '../../services/kube-sim/server.ts';
 import { createAuditApp, keysFromAuditEvents, tokenFromFile } from '../../services/relay/audit.ts';
 import { createRelayMetrics } from '../../services/relay/metrics.ts';
+import { desiredCronJob } from '../../services/worker/reconcilers/crontab.ts';
 
 function event(over: Record<string, unknown> = {}, ref: Record<string, unknown> = {}) {
   return {
@@ -74,6 +75,24 @@ describe('keysFromAuditEvents', () => {
     assert.deepEqual(known.keys.map((k) => k.key), ['CronTab/team-a/nightly']);
     const unknown = keysFromAuditEvents([event({}, cj)]);
     assert.equal(unknown.unmapped, 1);
+  });
+
+  test("a CronJob write that leaves it as a worker wrote it is skipped, as the watch skips it; drift, status and delete are not", () => {
+    const written = desiredCronJob({ apiVersion: 'stable.example.com/v1', kind: 'CronTab', metadata: { name: 'nightly', namespace: 'team-a', uid: 'u-1', generation: 1 }, spec: { cronSpec: '0 3 * * *', image: 'busybox' } });
+    const cj = { resource: 'cronjobs', apiGroup: 'batch', name: written.metadata!.name };
+    const drifted = structuredClone(written);
+    drifted.spec!.schedule = '0 4 * * *';
+    const out = keysFromAuditEvents([
+      event({ verb: 'create', responseObject: written }, cj),
+      event({ verb: 'update', responseObject: written }, cj),
+      event({ verb: 'update', responseObject: drifted }, cj),
+      event({ verb: 'update', responseObject: written }, { ...cj, subresource: 'status' }),
+      event({ verb: 'delete', responseObject: written }, cj),
+      event({ verb: 'patch', responseObject: { ...written, metadata: { ...written.metadata!, ownerReferences: 'not a list' } } }, cj),
+    ]);
+    assert.equal(out.ownWrites, 2);
+    // Drift, status, delete, and the malformed one (the worker looks at it; nothing throws).
+    assert.deepEqual(out.keys.map((k) => k.key), Array(4).fill('CronTab/team-a/nightly'));
   });
 });
 
