@@ -185,3 +185,29 @@ describe('withoutNonLetterEnds', () => {
     assert.deepEqual(found.violations, []);
   });
 });
+
+describe('very long passwords', () => {
+  test('a megabyte of mixed combining marks is judged at once (NFC alone took 90 s) and passes', { timeout: 30_000 }, () => {
+    const k = 512 * 1024;
+    const found = evaluateSecret(secret({ stringData: { password: 'a' + '\u0301'.repeat(k) + '\u0316'.repeat(k) } }));
+    assert.deepEqual(found.violations, []);
+    assert.deepEqual(found.warnings, []);
+    assert.equal(isWellKnownPassword('p' + '\u0301'.repeat(k) + '\u0316'.repeat(k)), false);
+  });
+
+  test('the shortcut is sound: past 8 × (minimum + margin) code units, NFC still leaves enough characters', () => {
+    // The sequences NFC shrinks most: four code points to one (ᾇ), three to one (Hangul), pairs.
+    const shrinking = ['\u03b1\u0314\u0342\u0345', '\u1100\u1161\u11a8', 'e\u0301', 'A\u030a', '\u{1d15e}', 'x'];
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.array(fc.constantFrom(...shrinking), { minLength: 1, maxLength: 20 }), (minLength, parts) => {
+        const bound = Math.max(1024, 8 * (minLength + 2), 8 * 20);
+        let pw = '';
+        for (let i = 0; pw.length <= bound; i++) pw += parts[i % parts.length];
+        assert.ok(passwordLength(pw) >= minLength + 2, `${pw.length} code units gave ${passwordLength(pw)} characters`);
+        // And the long password is allowed without warnings, as the full check would say.
+        assert.deepEqual(checkPassword(pw, 'password', { minLength, keys: ['password'] }), { violations: [], warnings: [] });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
