@@ -7,6 +7,8 @@ import {
   desiredStatus,
   ownership,
   plan,
+  rememberedSpecCount,
+  specProblems,
   statusChange,
   type CronJob,
   type CronTab,
@@ -262,5 +264,20 @@ describe('status', () => {
     const other = { type: 'Progressing', status: 'True' as const, reason: 'X' };
     const s = desiredStatus(cronTab({}, {}, { conditions: [other] }), stored, { ready: true }, now);
     assert.deepEqual(s.conditions!.map((c) => c.type), ['Progressing', 'Ready']);
+  });
+});
+
+describe('specProblems', () => {
+  test('remembers short specs, and checks long ones each time without keeping them', () => {
+    const short = { cronSpec: '0 3 * * *', image: `busybox:${Math.random()}` };
+    const before = rememberedSpecCount();
+    assert.deepEqual(specProblems(short), []);
+    assert.equal(rememberedSpecCount(), before + 1);
+    for (let i = 0; i < 20; i++) {
+      const long = { cronSpec: '0 3 * * *', image: `${i}`.padEnd(1 << 20, 'x') };
+      assert.deepEqual(specProblems(long), []);
+      assert.deepEqual(specProblems({ ...long, cronSpec: 'nope' }).map((p) => p.field), ['spec.cronSpec']);
+    }
+    assert.equal(rememberedSpecCount(), before + 1);
   });
 });

@@ -237,6 +237,8 @@ export function statusChange(ct: CronTab, want: CronTabStatus): StatusPatch | un
 
 const specProblemsCache = new Map<string, ReturnType<typeof cronTabSpecProblems>>();
 const SPEC_CACHE_MAX = 10_000;
+/** Longer specs are checked each time: the map bounds the count of keys, this their size (≤ 20 MB in all). */
+const SPEC_CACHE_KEY_MAX = 2048;
 
 /**
  * cronTabSpecProblems, remembered per spec: parsing a schedule (and its time zone)
@@ -248,10 +250,16 @@ export function specProblems(spec: unknown): ReturnType<typeof cronTabSpecProble
   let problems = specProblemsCache.get(key);
   if (!problems) {
     problems = cronTabSpecProblems(spec);
+    if (key.length > SPEC_CACHE_KEY_MAX) return problems;
     if (specProblemsCache.size >= SPEC_CACHE_MAX) specProblemsCache.clear();
     specProblemsCache.set(key, problems);
   }
   return problems;
+}
+
+/** How many specs specProblems remembers (for tests). */
+export function rememberedSpecCount(): number {
+  return specProblemsCache.size;
 }
 
 // ---------------------------------------------------------------- act
