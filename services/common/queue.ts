@@ -43,12 +43,31 @@ export class InvalidKeyError extends Error {
   override name = 'InvalidKeyError';
 }
 
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * Can these be a namespace (DNS-1123 label, ≤ 63) and the name of a Secret or
+ * CronTab (DNS-1123 subdomain, ≤ 253), as the API server requires? Names read from
+ * anywhere else (an ownerReference, a label, an audit event) are checked with this
+ * before they become a key: nothing else bounds them.
+ */
+export function isObjectName(namespace: string, name: string): boolean {
+  return namespace.length <= 63 && name.length <= 253 && NAMESPACE.test(namespace) && NAME.test(name);
+}
+
+/** A key in an error message: at most its first 64 characters (and its length). */
+function shownKey(key: string): string {
+  return key.length <= 64 ? `"${key}"` : `"${key.slice(0, 64)}…" (${key.length} characters)`;
+}
+
 export function parseKey(key: string): ObjectKey {
-  const parts = key.split('/');
-  if (parts.length !== 3 || !parts[1] || !parts[2]) throw new InvalidKeyError(`job key must be Kind/namespace/name, got "${key}"`);
-  const [kind, namespace, name] = parts;
-  if (!(RECONCILE_KINDS as readonly string[]).includes(kind!)) throw new InvalidKeyError(`unknown kind "${kind}" in job key "${key}"`);
-  return { kind: kind as ReconcileKind, namespace: namespace!, name: name! };
+  const parts = key.split('/', 4);
+  if (parts.length !== 3 || !parts[1] || !parts[2]) throw new InvalidKeyError(`job key must be Kind/namespace/name, got ${shownKey(key)}`);
+  const [kind, namespace, name] = parts as [string, string, string];
+  if (!(RECONCILE_KINDS as readonly string[]).includes(kind)) throw new InvalidKeyError(`unknown kind ${shownKey(kind)} in job key ${shownKey(key)}`);
+  if (!isObjectName(namespace, name)) throw new InvalidKeyError(`job key ${shownKey(key)} does not name an object: a namespace is a DNS-1123 label, a name a DNS-1123 subdomain`);
+  return { kind: kind as ReconcileKind, namespace, name };
 }
 
 /** Wrap a user prefix in braces (once) so every key of the queue shares a cluster hash slot. */

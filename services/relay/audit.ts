@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { Logger } from '../common/logger.ts';
 import { isAsWritten, type CronJobLike } from '../common/cronjob-ownership.ts';
-import { formatKey } from '../common/queue.ts';
+import { formatKey, isObjectName } from '../common/queue.ts';
 import type { RelayMetrics } from './metrics.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, objectId, resourceFor, type KnownEntry, type ObjectMetaLite } from './resources.ts';
 
@@ -83,7 +83,7 @@ export function keysFromAuditEvents(items: unknown[], lookup: KnownLookup = () =
     const meta = metaOf(ev.responseObject) ?? metaOf(ev.requestObject);
     const namespace = str(ref.namespace) ?? str(meta?.namespace);
     const name = str(ref.name) ?? str(meta?.name);
-    if (!namespace || !name || namespace.includes('/') || name.includes('/')) {
+    if (!namespace || !name || !isObjectName(namespace, name)) {
       out.unmapped++;
       continue;
     }
@@ -153,7 +153,7 @@ export function createAuditApp(o: AuditAppOptions): Express {
   app.post('/audit', express.json({ limit: o.maxBodyBytes, type: () => true, strict: true }), (req, res) => {
     const body = req.body as { kind?: unknown; apiVersion?: unknown; items?: unknown } | undefined;
     if (!body || typeof body !== 'object' || Array.isArray(body)) return reply(res, 400, { error: 'body must be an audit.k8s.io/v1 EventList object' });
-    if (body.kind !== 'EventList') return reply(res, 400, { error: `kind must be EventList, got ${JSON.stringify(String(body.kind)).slice(0, 40)}` });
+    if (body.kind !== 'EventList') return reply(res, 400, { error: `kind must be EventList, got ${typeof body.kind === 'string' ? JSON.stringify(body.kind.slice(0, 40)) : typeof body.kind}` });
     if (typeof body.apiVersion !== 'string' || !body.apiVersion.startsWith('audit.k8s.io/')) return reply(res, 400, { error: 'apiVersion must be audit.k8s.io/v1' });
     if (!Array.isArray(body.items)) return reply(res, 400, { error: 'items must be an array' });
     const outcome = keysFromAuditEvents(body.items, o.lookup);

@@ -2,7 +2,7 @@
 // of the object a worker must reconcile. The relay only ever holds an object's
 // identity (namespace/name), its resourceVersion and that key: never the object.
 import { CRONTAB_LABEL, isAsWritten, MANAGED_BY, MANAGED_BY_LABEL, type CronJobLike } from '../common/cronjob-ownership.ts';
-import { formatKey } from '../common/queue.ts';
+import { formatKey, isObjectName } from '../common/queue.ts';
 
 /** The few metadata fields the relay reads from an object. */
 export interface ObjectMetaLite {
@@ -54,12 +54,12 @@ export function owningCronTab(namespace: string, meta: ObjectMetaLite): string |
         !!o && typeof o === 'object' && (o as { kind?: unknown }).kind === 'CronTab' && typeof (o as { name?: unknown }).name === 'string' && (o as { name: string }).name !== '',
     );
     const owner = owners.find((o) => o.controller) ?? owners[0];
-    if (owner) return formatKey({ kind: 'CronTab', namespace, name: owner.name });
+    if (owner) return isObjectName(namespace, owner.name) ? formatKey({ kind: 'CronTab', namespace, name: owner.name }) : undefined;
   }
   const labels = meta.labels;
   if (labels && typeof labels === 'object') {
     const name = (labels as Record<string, unknown>)[CRONTAB_LABEL];
-    if (typeof name === 'string' && name !== '') return formatKey({ kind: 'CronTab', namespace, name });
+    if (typeof name === 'string' && isObjectName(namespace, name)) return formatKey({ kind: 'CronTab', namespace, name });
   }
   return undefined;
 }

@@ -77,6 +77,13 @@ describe('keysFromAuditEvents', () => {
     assert.equal(unknown.unmapped, 1);
   });
 
+  test('names the API server would refuse are unmapped, not made into keys', () => {
+    const huge = 'x'.repeat(1 << 20);
+    const out = keysFromAuditEvents([event({}, { namespace: huge, name: huge }), event({}, { name: 'UPPER' }), event({}, { namespace: 'a.b' })]);
+    assert.deepEqual(out.keys, []);
+    assert.equal(out.unmapped, 3);
+  });
+
   test("a CronJob write that leaves it as a worker wrote it is skipped, as the watch skips it; drift, status and delete are not", () => {
     const written = desiredCronJob({ apiVersion: 'stable.example.com/v1', kind: 'CronTab', metadata: { name: 'nightly', namespace: 'team-a', uid: 'u-1', generation: 1 }, spec: { cronSpec: '0 3 * * *', image: 'busybox' } });
     const cj = { resource: 'cronjobs', apiGroup: 'batch', name: written.metadata!.name };
@@ -120,6 +127,8 @@ describe('POST /audit', () => {
     assert.equal((await request(a).post('/audit').send({ kind: 'PodList', apiVersion: 'v1', items: [] })).status, 400);
     assert.match((await request(a).post('/audit').send({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: 'x' })).body.error, /items must be an array/);
     assert.equal((await request(a).post('/audit').set('content-type', 'application/json').send('[1,2]')).status, 400);
+    const deep = await request(a).post('/audit').set('content-type', 'application/json').send(`{"kind":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
+    assert.deepEqual([deep.status, deep.body.error], [400, 'kind must be EventList, got object']);
     assert.deepEqual(enqueued, []);
   });
 

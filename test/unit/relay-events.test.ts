@@ -53,6 +53,10 @@ describe('a managed CronJob maps to its CronTab', () => {
   test('else through the kreconcile.io/crontab label', () => {
     assert.equal(owningCronTab('team-a', { labels: { 'kreconcile.io/crontab': 'hourly' } }), 'CronTab/team-a/hourly');
   });
+  test('not to a name the API server would refuse (a slash, megabytes): that would be a broken key', () => {
+    assert.equal(owningCronTab('team-a', { ownerReferences: [{ kind: 'CronTab', name: `a/${'x'.repeat(1 << 20)}`, controller: true }] }), undefined);
+    assert.equal(owningCronTab('team-a', { labels: { 'kreconcile.io/crontab': 'x'.repeat(254) } }), undefined);
+  });
   test('else to nothing', () => {
     assert.equal(owningCronTab('team-a', { labels: { 'app.kubernetes.io/managed-by': 'kreconcile' }, ownerReferences: [{ kind: 'Job', name: 'j' }] }), undefined);
   });
