@@ -116,6 +116,12 @@ function tooLarge(): HttpProblem {
   return new HttpProblem(413, 'RequestEntityTooLarge', `request entity too large: limit is ${MAX_REVIEW_BYTES} bytes`);
 }
 
+/** Longest request field copied into a log line (the API server's are far shorter; a direct caller's need not be). */
+const LOGGED_FIELD_MAX = 256;
+function clip(value: string): string {
+  return value.length <= LOGGED_FIELD_MAX ? value : `${value.slice(0, LOGGED_FIELD_MAX)}…`;
+}
+
 /** An error for the log: message and stack only; enumerable extras could hold request data. */
 function loggable(err: unknown): { message: string; stack?: string } {
   return err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
@@ -172,8 +178,8 @@ export function createReviewHandler(deps: WebhookDeps): (req: IncomingMessage, r
     try {
       decision = validate(r, policy);
     } catch (err) {
-      if (err instanceof HttpProblem) fail(res, started, err, 'bad_request', { uid: r.uid });
-      else fail(res, started, new HttpProblem(500, 'InternalError', 'internal error while validating; see the webhook log'), 'error', { uid: r.uid, err: loggable(err) });
+      if (err instanceof HttpProblem) fail(res, started, err, 'bad_request', { uid: clip(r.uid) });
+      else fail(res, started, new HttpProblem(500, 'InternalError', 'internal error while validating; see the webhook log'), 'error', { uid: clip(r.uid), err: loggable(err) });
       return;
     }
     const s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -181,12 +187,12 @@ export function createReviewHandler(deps: WebhookDeps): (req: IncomingMessage, r
     // One line per review. Never the object: only identity, decision and reason.
     log.info(
       {
-        uid: r.uid,
-        kind: r.kind.kind,
-        namespace: r.namespace,
-        name: r.name || '(generated)',
+        uid: clip(r.uid),
+        kind: clip(r.kind.kind),
+        namespace: clip(r.namespace),
+        name: clip(r.name) || '(generated)',
         operation: r.operation,
-        ...(r.subResource ? { subResource: r.subResource } : {}),
+        ...(r.subResource ? { subResource: clip(r.subResource) } : {}),
         ...(r.dryRun ? { dryRun: true } : {}),
         allowed: decision.allowed,
         ...(decision.allowed ? {} : { reason: decision.message }),

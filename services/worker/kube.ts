@@ -236,7 +236,9 @@ export class KubeClient {
             }
             const st = (parsed ?? {}) as { reason?: string; message?: string };
             // The Status message names the object and the rule, never a Secret's data.
-            reject(new KubeApiError(status, st.reason ?? 'Unknown', `${method} ${pathname}: ${status} ${st.reason ?? ''} ${st.message ?? text.slice(0, 200)}`.trim()));
+            // Bounded: a 422's message can quote the invalid value, and this message is logged and kept with a failed job.
+            const detail = typeof st.message === 'string' ? st.message.slice(0, 1000) : text.slice(0, 200);
+            reject(new KubeApiError(status, st.reason ?? 'Unknown', `${method} ${pathname}: ${status} ${st.reason ?? ''} ${detail}`.trim()));
           });
         },
       );

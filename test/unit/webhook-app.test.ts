@@ -165,6 +165,15 @@ describe(label, () => {
       assert.match(res.body.response.warnings[0], /unchanged spec\.cronSpec/);
     });
 
+    test('an UPDATE whose spec is too deeply nested to compare is judged (denied), not a 500', async () => {
+      const body = JSON.stringify(review({ kind: cronTabKind, operation: 'UPDATE', object: cronTab({ cronSpec: 'DEEP', image: 'b' }), oldObject: cronTab({ cronSpec: 'DEEP', image: 'b' }) }));
+      // Sent as text: the test client itself cannot serialise such an object.
+      const res = await request(app).post('/validate').set('content-type', 'application/json').send(body.replaceAll('"DEEP"', `${'['.repeat(20_000)}${']'.repeat(20_000)}`));
+      assert.equal(res.status, 200);
+      assert.equal(res.body.response.allowed, false);
+      assert.match(res.body.response.status.message, /spec\.cronSpec: must be a string/);
+    });
+
     test('status subresource writes are allowed', async () => {
       const res = await post(review({ kind: cronTabKind, operation: 'UPDATE', subResource: 'status', object: cronTab({ cronSpec: 'bad', image: 'b' }), oldObject: cronTab({ cronSpec: 'bad', image: 'b' }) }));
       assert.equal(res.body.response.allowed, true);
@@ -290,6 +299,16 @@ describe(label, () => {
       );
       assert.equal(typeof line.ms, 'number');
       assert.ok(!lines.join('\n').includes(WEAK));
+    });
+
+    test('request fields of any length are cut in the log line; the answer still echoes the whole uid', async () => {
+      const huge = 'x'.repeat(1 << 20);
+      const body = review({ uid: `u-${huge}`, kind: { group: '', version: 'v1', kind: `K${huge}` }, operation: 'CREATE', name: huge, namespace: huge, subResource: huge, object: {} });
+      const res = await post(body);
+      assertEchoes(res, body);
+      const line = lines.find((l) => l.includes('"msg":"review"'))!;
+      assert.ok(line.length < 2000, `log line of ${line.length} characters`);
+      assert.ok(JSON.parse(line).uid.startsWith('u-xxx'));
     });
 
     test('a parse error does not log the body', async () => {

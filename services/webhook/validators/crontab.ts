@@ -12,6 +12,15 @@ function fieldValue(spec: unknown, field: string): unknown {
   return spec !== null && typeof spec === 'object' ? (spec as Record<string, unknown>)[name] : undefined;
 }
 
+/** Equal as JSON; a value too deeply nested to serialise (direct callers only: the API server's schema stops it) counts as changed. */
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return JSON.stringify(a) === JSON.stringify(b);
+  } catch {
+    return false;
+  }
+}
+
 export function validateCronTab(request: AdmissionRequest): Decision {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { allowed: true };
   // Status writes come from the worker, often to report an invalid spec: never block them.
@@ -25,8 +34,7 @@ export function validateCronTab(request: AdmissionRequest): Decision {
   // have its finalizers removed, or be fixed one field at a time.
   if (request.operation === 'UPDATE' && problems.length) {
     const oldSpec = specOf(request.oldObject);
-    const unchanged = (field: string) =>
-      oldSpec !== undefined && JSON.stringify(fieldValue(spec, field)) === JSON.stringify(fieldValue(oldSpec, field));
+    const unchanged = (field: string) => oldSpec !== undefined && sameJson(fieldValue(spec, field), fieldValue(oldSpec, field));
     for (const p of problems.filter((x) => unchanged(x.field))) warnings.push(`unchanged ${p.field}: ${p.message}`);
     problems = problems.filter((x) => !unchanged(x.field));
   }
