@@ -18,6 +18,7 @@
 //     silently never run, which is never what the author meant.
 // Parsing itself is cron-parser's; the checks here only narrow it to that subset.
 import { CronExpressionParser } from 'cron-parser';
+import { clip, quoted } from './bounded.ts';
 
 export type Check = { ok: true } | { ok: false; message: string };
 
@@ -37,19 +38,6 @@ const MONTH_NAMES = /jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec/gi;
 const DAY_NAMES = /sun|mon|tue|wed|thu|fri|sat/gi;
 // The standard alphabet; anything else (L, W, #, H, …) is a cron-parser extension.
 const STANDARD_FIELD = /^[0-9*?,/-]+$/;
-
-/** Longest user text echoed in a message: a CronTab can hold megabytes, a message should not. */
-const ECHO_MAX = 64;
-
-/** `text` in double quotes, cut to its first ECHO_MAX characters (and its length) when longer. */
-function quoted(text: string): string {
-  return text.length <= ECHO_MAX ? `"${text}"` : `"${text.slice(0, ECHO_MAX)}…" (${text.length} characters)`;
-}
-
-/** A parser's message, which may repeat the input, bounded the same way. */
-function clipped(message: string): string {
-  return message.length <= 4 * ECHO_MAX ? message : `${message.slice(0, 4 * ECHO_MAX)}…`;
-}
 
 /** Is `expression` a schedule a Kubernetes CronJob accepts (see the file comment)? */
 export function validateCronSpec(expression: unknown): Check {
@@ -111,7 +99,7 @@ function parseSchedule(fiveFields: string): Check {
       CronExpressionParser.parse(fiveFields, { tz: 'UTC' });
       check = { ok: true };
     } catch (err) {
-      check = { ok: false, message: `not a valid cron expression: ${clipped((err as Error).message)}` };
+      check = { ok: false, message: `not a valid cron expression: ${clip((err as Error).message, 256)}` };
     }
     if (fiveFields.length > CACHED_SCHEDULE_MAX_LENGTH) return check;
     if (parsedSchedules.size >= PARSED_SCHEDULES_MAX) parsedSchedules.clear();

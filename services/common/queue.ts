@@ -9,6 +9,7 @@
 //  - Every queue key lives under a hash-tagged prefix (`{prefix}`), so all of a
 //    queue's keys hash to one slot and its Lua scripts run on Redis Cluster.
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
+import { quoted } from './bounded.ts';
 
 /** Kinds a worker reconciles. The relay maps every watched object onto one of these. */
 export const RECONCILE_KINDS = ['CronTab', 'Secret'] as const;
@@ -56,17 +57,12 @@ export function isObjectName(namespace: string, name: string): boolean {
   return namespace.length <= 63 && name.length <= 253 && NAMESPACE.test(namespace) && NAME.test(name);
 }
 
-/** A key in an error message: at most its first 64 characters (and its length). */
-function shownKey(key: string): string {
-  return key.length <= 64 ? `"${key}"` : `"${key.slice(0, 64)}…" (${key.length} characters)`;
-}
-
 export function parseKey(key: string): ObjectKey {
   const parts = key.split('/', 4);
-  if (parts.length !== 3 || !parts[1] || !parts[2]) throw new InvalidKeyError(`job key must be Kind/namespace/name, got ${shownKey(key)}`);
+  if (parts.length !== 3 || !parts[1] || !parts[2]) throw new InvalidKeyError(`job key must be Kind/namespace/name, got ${quoted(key)}`);
   const [kind, namespace, name] = parts as [string, string, string];
-  if (!(RECONCILE_KINDS as readonly string[]).includes(kind)) throw new InvalidKeyError(`unknown kind ${shownKey(kind)} in job key ${shownKey(key)}`);
-  if (!isObjectName(namespace, name)) throw new InvalidKeyError(`job key ${shownKey(key)} does not name an object: a namespace is a DNS-1123 label, a name a DNS-1123 subdomain`);
+  if (!(RECONCILE_KINDS as readonly string[]).includes(kind)) throw new InvalidKeyError(`unknown kind ${quoted(kind)} in job key ${quoted(key)}`);
+  if (!isObjectName(namespace, name)) throw new InvalidKeyError(`job key ${quoted(key)} does not name an object: a namespace is a DNS-1123 label, a name a DNS-1123 subdomain`);
   return { kind: kind as ReconcileKind, namespace, name };
 }
 

@@ -5,6 +5,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import contentType from 'content-type';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { clip } from '../common/bounded.ts';
 import { REDACT_PATHS, type Logger } from '../common/logger.ts';
 import { defaultPasswordPolicy, type PasswordPolicy } from '../common/password-policy.ts';
 import type { ReviewResult, WebhookMetrics } from './metrics.ts';
@@ -118,9 +119,6 @@ function tooLarge(): HttpProblem {
 
 /** Longest request field copied into a log line (the API server's are far shorter; a direct caller's need not be). */
 const LOGGED_FIELD_MAX = 256;
-function clip(value: string): string {
-  return value.length <= LOGGED_FIELD_MAX ? value : `${value.slice(0, LOGGED_FIELD_MAX)}…`;
-}
 
 /** An error for the log: message and stack only; enumerable extras could hold request data. */
 function loggable(err: unknown): { message: string; stack?: string } {
@@ -178,8 +176,8 @@ export function createReviewHandler(deps: WebhookDeps): (req: IncomingMessage, r
     try {
       decision = validate(r, policy);
     } catch (err) {
-      if (err instanceof HttpProblem) fail(res, started, err, 'bad_request', { uid: clip(r.uid) });
-      else fail(res, started, new HttpProblem(500, 'InternalError', 'internal error while validating; see the webhook log'), 'error', { uid: clip(r.uid), err: loggable(err) });
+      if (err instanceof HttpProblem) fail(res, started, err, 'bad_request', { uid: clip(r.uid, LOGGED_FIELD_MAX) });
+      else fail(res, started, new HttpProblem(500, 'InternalError', 'internal error while validating; see the webhook log'), 'error', { uid: clip(r.uid, LOGGED_FIELD_MAX), err: loggable(err) });
       return;
     }
     const s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -187,12 +185,12 @@ export function createReviewHandler(deps: WebhookDeps): (req: IncomingMessage, r
     // One line per review. Never the object: only identity, decision and reason.
     log.info(
       {
-        uid: clip(r.uid),
-        kind: clip(r.kind.kind),
-        namespace: clip(r.namespace),
-        name: clip(r.name) || '(generated)',
+        uid: clip(r.uid, LOGGED_FIELD_MAX),
+        kind: clip(r.kind.kind, LOGGED_FIELD_MAX),
+        namespace: clip(r.namespace, LOGGED_FIELD_MAX),
+        name: clip(r.name, LOGGED_FIELD_MAX) || '(generated)',
         operation: r.operation,
-        ...(r.subResource ? { subResource: clip(r.subResource) } : {}),
+        ...(r.subResource ? { subResource: clip(r.subResource, LOGGED_FIELD_MAX) } : {}),
         ...(r.dryRun ? { dryRun: true } : {}),
         allowed: decision.allowed,
         ...(decision.allowed ? {} : { reason: decision.message }),
