@@ -67,7 +67,8 @@ export default defineRole({
       if (!findRedisServerBinary()) {
         throw new Error('no Redis: set REDIS_URL to a reachable Redis, or install redis-server (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)');
       }
-      const redis = await startRedisServer();
+      // Its own process group: a Ctrl-C must not stop Redis before the workers have drained.
+      const redis = await startRedisServer({ ownProcessGroup: true });
       shutdown.register('redis-server', () => redis.stop());
       redisUrl = redis.url;
       log.info({ redisUrl }, 'started a private redis-server (no persistence)');
@@ -120,6 +121,8 @@ export default defineRole({
     await Promise.all([waitForReady(relay, /relay synced/, log), ...workers.map((w) => waitForReady(w, /worker started/, log))]);
     for (const c of children) {
       void c.exited.then((code) => {
+        // A Ctrl-C reaches the children too (one process group): then they stop on their own.
+        if (shutdown.stopping) return void log.info({ role: c.role, code }, 'child process stopped');
         log.error({ role: c.role, code }, 'a child process exited; stopping everything');
         void shutdown.trigger(`${c.role} exited`, 1);
       });

@@ -45,7 +45,18 @@ export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boole
   }
 }
 
-export async function startRedisServer(opts: { port?: number; binary?: string } = {}): Promise<RedisServer> {
+export interface StartRedisOptions {
+  port?: number;
+  binary?: string;
+  /**
+   * Run it in a process group of its own, so a Ctrl-C meant for its owner does not
+   * reach it: the owner stops it last, after the processes using it have drained.
+   * It is still killed when the owner's process exits.
+   */
+  ownProcessGroup?: boolean;
+}
+
+export async function startRedisServer(opts: StartRedisOptions = {}): Promise<RedisServer> {
   const binary = opts.binary ?? findRedisServerBinary();
   if (!binary) throw new Error('redis-server not found on the PATH: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL');
   const port = opts.port ?? (await freePort());
@@ -54,9 +65,17 @@ export async function startRedisServer(opts: { port?: number; binary?: string } 
 
   async function launch(): Promise<void> {
     if (child && child.exitCode === null && child.signalCode === null) return;
-    child = spawn(binary!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], {
+    const c = spawn(binary!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], {
       stdio: ['ignore', 'ignore', 'inherit'],
+      detached: opts.ownProcessGroup ?? false,
     });
+    child = c;
+    if (opts.ownProcessGroup) {
+      // Out of our group, it would outlive us: kill it when we exit, however we exit short of SIGKILL.
+      const killOnExit = () => c.kill('SIGKILL');
+      process.once('exit', killOnExit);
+      c.once('exit', () => process.off('exit', killOnExit));
+    }
     const started = Date.now();
     while (!(await redisAnswers(url, 200))) {
       if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode} on port ${port}`);

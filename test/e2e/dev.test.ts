@@ -16,6 +16,7 @@ let dir: string;
 let dev: ReturnType<typeof spawn>;
 let kubectlEnv: NodeJS.ProcessEnv;
 let exited: Promise<number | string>;
+const logLines: string[] = [];
 
 function kubectl(...args: string[]) {
   return run('kubectl', args, { env: kubectlEnv, timeout: 30_000 });
@@ -37,6 +38,7 @@ before(async () => {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`dev did not become ready in 90 s; stderr:\n${stderr}`)), 90_000);
     readline.createInterface({ input: dev.stdout! }).on('line', (line) => {
+      logLines.push(line);
       if (line.includes('dev environment ready')) {
         clearTimeout(timer);
         resolve();
@@ -100,10 +102,22 @@ test('a weak password is refused with the webhook\'s message, a strong one is st
   assert.equal(out.stdout, 'strong-db');
 });
 
-test('Ctrl-C (SIGINT) stops every process of the group', async () => {
+test('Ctrl-C (SIGINT to the whole group) stops everything gracefully, Redis last', async () => {
+  const redisUrl = logLines.map((l) => JSON.parse(l) as { msg?: string; redisUrl?: string }).find((l) => l.msg?.startsWith('started a private redis-server'))?.redisUrl;
+  assert.ok(redisUrl, 'dev started its own redis-server');
+  const { redisAnswers } = await import('../../services/dev/redis.ts');
+  const before = logLines.length;
   process.kill(-dev.pid!, 'SIGINT');
-  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('timeout'), 30_000)))]);
+  clearTimeout(timer); // else it holds the test process for 30 s after the last test
   assert.notEqual(code, 'timeout', 'dev exits within 30 s of Ctrl-C');
+  assert.equal(code, 0);
+  // Every process got the signal, and dev forwarded it again: one stop, not "second signal: exiting now".
+  const shutdownLines = logLines.slice(before).map((l) => JSON.parse(l) as { level?: string; msg?: string; role?: string });
+  assert.deepEqual(shutdownLines.filter((l) => l.level === 'error' || l.level === 'fatal' || /second signal/.test(l.msg ?? '')), []);
+  assert.ok(shutdownLines.some((l) => l.role === 'worker-1' && l.msg === 'stopped'), 'a worker stopped gracefully');
+  assert.equal(await redisAnswers(redisUrl, 500), false, 'the private redis-server is stopped too');
   // Give the children the same grace, then nothing of the group may remain.
   await eventually('the process group to be empty', async () => {
     try {

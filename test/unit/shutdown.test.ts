@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { silentLogger } from '../../services/common/logger.ts';
 import { installShutdown } from '../../services/common/shutdown.ts';
@@ -34,4 +35,23 @@ test('triggering twice runs the closers once', async () => {
   shutdown.register('once', () => void runs++);
   await Promise.all([shutdown.trigger('a'), shutdown.trigger('b')]);
   assert.equal(runs, 1);
+});
+
+test('the same stop delivered twice (process group + supervisor) is one graceful stop; a later second signal exits at once', async () => {
+  const signals = new EventEmitter();
+  const exits: number[] = [];
+  let release!: () => void;
+  const shutdown = installShutdown(silentLogger, { signals, duplicateSignalMs: 200, exit: (code) => void exits.push(code) });
+  shutdown.register('drain', () => new Promise<void>((r) => (release = r)));
+  assert.equal(shutdown.stopping, false);
+  signals.emit('SIGINT', 'SIGINT');
+  signals.emit('SIGTERM', 'SIGTERM'); // forwarded by the supervisor a moment later
+  assert.equal(shutdown.stopping, true);
+  assert.deepEqual(exits, [], 'still draining: the duplicate did not force an exit');
+  await new Promise((r) => setTimeout(r, 250));
+  signals.emit('SIGINT', 'SIGINT'); // an impatient second Ctrl-C
+  assert.deepEqual(exits, [130]);
+  release();
+  await shutdown.done;
+  assert.deepEqual(exits, [130, 0]);
 });
