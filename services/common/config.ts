@@ -35,12 +35,14 @@ export function loadConfig<T extends OptionTable>(
   const flagOptions: Record<string, { type: 'string' }> = {};
   for (const spec of Object.values(options)) if (spec.flag) flagOptions[spec.flag] = { type: 'string' };
 
-  let flags: Record<string, string | undefined> = {};
-  try {
-    const parsed = parseArgs({ args: [...argv], options: flagOptions, strict: true, allowPositionals: false });
-    flags = parsed.values as Record<string, string | undefined>;
-  } catch (err) {
-    throw new ConfigError([(err as Error).message]);
+  // Not strict: an unknown flag is one more problem in the list, not the only one reported.
+  const flags: Record<string, string | undefined> = {};
+  const { tokens } = parseArgs({ args: [...argv], options: flagOptions, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    if (token.kind === 'positional') problems.push(`unexpected argument '${token.value}'`);
+    else if (token.kind === 'option' && !Object.hasOwn(flagOptions, token.name)) problems.push(`unknown option '${token.rawName}'`);
+    else if (token.kind === 'option' && typeof token.value !== 'string') problems.push(`option '${token.rawName}' needs a value`);
+    else if (token.kind === 'option') flags[token.name] = token.value;
   }
 
   const out: Record<string, unknown> = {};

@@ -35,8 +35,17 @@ describe('loadConfig', () => {
     );
   });
 
-  test('an unknown flag is a config error', () => {
-    assert.throws(() => loadConfig(options, {}, ['--bogus', 'x']), ConfigError);
+  test('an unknown flag, a stray argument and a flag without its value are reported with the bad values, all at once', () => {
+    assert.throws(
+      () => loadConfig(options, { T_RESYNC: 'soon' }, ['--port', '99999', '--bogus', 'x', '--mode']),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.problems.slice(0, 3), ["unknown option '--bogus'", "unexpected argument 'x'", "option '--mode' needs a value"]);
+        assert.match(err.problems.join('\n'), /--port: .*got "99999"/);
+        assert.match(err.problems.join('\n'), /T_RESYNC: must be a duration/);
+        return true;
+      },
+    );
   });
 
   test('the result is frozen', () => {
