@@ -67,9 +67,10 @@ export function validateCronSpec(expression: unknown): Check {
       if (field.includes('?') && i !== 2 && i !== 4) {
         return { ok: false, message: `${FIELD_NAMES[i]} field ${quoted(field)}: "?" is only allowed in the day fields` };
       }
-      // robfig/cron reads numbers as Go ints: 19 digits or more do not parse there,
-      // while cron-parser turns them into Infinity and may accept them (as a step).
-      if (/\d{19}/.test(field)) {
+      // robfig/cron reads numbers as Go int64s and refuses larger ones, while cron-parser
+      // turns them into Infinity and may accept them (as a step). Refused here from 19
+      // significant digits on, a little before int64's limit: no schedule needs them.
+      if (field.split(/\D+/).some((digits) => digits.replace(/^0+/, '').length > 18)) {
         return { ok: false, message: `${FIELD_NAMES[i]} field ${quoted(field)}: number too large` };
       }
       // CronJob's day of week is 0–6; cron-parser would also take 7 as Sunday.

@@ -66,6 +66,8 @@ describe('validateCronSpec', () => {
 
   test('a number robfig/cron cannot read (19 digits or more) is refused, though cron-parser takes it as a step', () => {
     assert.deepEqual(validateCronSpec(`*/${'1'.repeat(18)} * * * *`), { ok: true });
+    assert.deepEqual(validateCronSpec(`*/${'0'.repeat(30)}5 * * * *`), { ok: true }, 'leading zeros are not digits that count');
+    assert.equal(validateCronSpec(`*/1${'0'.repeat(18)} * * * *`).ok, false);
     const r = validateCronSpec(`*/1${'0'.repeat(1000)} * * * *`);
     assert.equal(r.ok, false);
     assert.match((r as { message: string }).message, /^minute field .*: number too large$/);
