@@ -64,6 +64,29 @@ function checkStringMap(kind: string, field: string, obj: Obj): void {
     if (typeof v !== 'string' && v !== null) throw badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: json: cannot unmarshal ${typeof v} into Go struct field ${kind}.${field} of type string`);
 }
 
+const RFC3339_MICRO = '2006-01-02T15:04:05.000000Z07:00';
+const TO_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/;
+
+/**
+ * A metav1.MicroTime field as kube-apiserver decodes it: Go parses it with the layout
+ * RFC3339Micro, which takes exactly six fractional digits, so "…05.103Z" (what
+ * JavaScript's toISOString writes) or "…05Z" is a 400, before validation. The message
+ * names the first element Go fails on, as time.Parse does.
+ */
+function checkMicroTime(info: ResourceInfo, path: string, value: unknown): void {
+  if (value === undefined || value === null) return;
+  const cannot = (detail: string) => badRequest(`${info.kind} in version "${info.version}" cannot be handled as a ${info.kind}: ${detail}`);
+  if (typeof value !== 'string') throw cannot(`json: cannot unmarshal ${Array.isArray(value) ? 'array' : typeof value} into Go struct field ${path} of type string`);
+  const parsing = (rest: string, element: string) => cannot(`parsing time ${JSON.stringify(value)} as "${RFC3339_MICRO}": cannot parse ${JSON.stringify(rest)} as ${JSON.stringify(element)}`);
+  const head = TO_SECONDS.exec(value);
+  if (!head) throw parsing(value, '2006');
+  const afterSeconds = value.slice(head[0].length);
+  const fraction = /^\.\d{6}/.exec(afterSeconds);
+  if (!fraction) throw parsing(afterSeconds, '.000000');
+  const zone = afterSeconds.slice(fraction[0].length);
+  if (!/^(Z|[+-]\d{2}:\d{2})$/.test(zone)) throw parsing(zone, 'Z07:00');
+}
+
 function keyCauses(field: string, data: unknown): StatusCause[] {
   if (!data || typeof data !== 'object') return [];
   return Object.keys(data)
@@ -263,6 +286,9 @@ const job: KindStrategy = {
 };
 
 const lease: KindStrategy = {
+  decode(obj: Obj, info) {
+    for (const f of ['acquireTime', 'renewTime']) checkMicroTime(info, `LeaseSpec.spec.${f}`, obj.spec?.[f]);
+  },
   validate(obj: Obj) {
     const out: StatusCause[] = [];
     const spec = obj.spec ?? {};
@@ -270,13 +296,15 @@ const lease: KindStrategy = {
       out.push(causes.invalid('spec.leaseDurationSeconds', spec.leaseDurationSeconds, 'must be greater than 0'));
     if (spec.leaseTransitions !== undefined && spec.leaseTransitions !== null && spec.leaseTransitions < 0)
       out.push(causes.invalid('spec.leaseTransitions', spec.leaseTransitions, 'must be greater than or equal to 0'));
-    for (const f of ['acquireTime', 'renewTime'])
-      if (spec[f] !== undefined && spec[f] !== null && Number.isNaN(Date.parse(spec[f]))) out.push(causes.invalid(`spec.${f}`, spec[f], 'must be an RFC3339 time'));
     return out;
   },
 };
 
 const event: KindStrategy = {
+  decode(obj: Obj, info) {
+    checkMicroTime(info, 'Event.eventTime', obj.eventTime);
+    checkMicroTime(info, 'EventSeries.series.lastObservedTime', obj.series?.lastObservedTime);
+  },
   normalize(obj: Obj) {
     obj.involvedObject ??= {};
   },

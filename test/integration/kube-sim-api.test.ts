@@ -162,6 +162,34 @@ describe('object semantics', () => {
     assert.equal((await call('PUT', '/apis/coordination.k8s.io/v1/namespaces/default/leases/none', { ...lease, metadata: { name: 'none' } })).status, 404);
   });
 
+  test('MicroTime fields take exactly six fractional digits, as Go decodes them: else 400 before validation (observed with JavaScript clients)', async () => {
+    const leases = '/apis/coordination.k8s.io/v1/namespaces/default/leases';
+    const lease = (name: string, renewTime: unknown) => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime } });
+    const ok = await call('POST', leases, lease('micro-ok', '2026-08-11T19:37:19.103000Z'));
+    assert.equal(ok.status, 201);
+    assert.equal(ok.body.spec.renewTime, '2026-08-11T19:37:19.103000Z');
+    for (const [value, rest, element] of [
+      ['2026-08-11T19:37:19.103Z', '.103Z', '.000000'],
+      ['2026-08-11T19:37:19Z', 'Z', '.000000'],
+      ['2026-08-11T19:37:19.103000', '', 'Z07:00'],
+      ['yesterday', 'yesterday', '2006'],
+    ]) {
+      const res = await call('POST', leases, lease('micro-bad', value));
+      assert.equal(res.status, 400, value);
+      assert.equal(res.body.reason, 'BadRequest');
+      assert.equal(res.body.message, `Lease in version "v1" cannot be handled as a Lease: parsing time "${value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${rest}" as "${element}"`);
+    }
+    // A merge patch is decoded the same way once applied.
+    const patched = await call('PATCH', `${leases}/micro-ok`, { spec: { renewTime: '2026-08-11T19:37:20.5Z' } }, { 'content-type': 'application/merge-patch+json' });
+    assert.equal(patched.status, 400);
+    const event = await call('POST', '/apis/events.k8s.io/v1/namespaces/default/events', {
+      apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'micro' }, eventTime: new Date().toISOString(),
+      regarding: { kind: 'Secret', name: 's', namespace: 'default' }, reason: 'R', action: 'A', type: 'Normal', reportingController: 'c', reportingInstance: 'i',
+    });
+    assert.equal(event.status, 400);
+    assert.match(event.body.message, /^Event in version "v1" cannot be handled as a Event: parsing time ".*Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "\.\d{3}Z" as "\.000000"$/);
+  });
+
   test('a no-op write keeps the resourceVersion and emits no watch event', async () => {
     const s = await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'noop' }, data: { a: '1' } });
     const rv = sim.store.currentRevision;
