@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { strategyFor, metaCauses, undeletableNamespace } from './builtins.ts';
 import { fromView, toView } from './convert.ts';
-import { crdResources, crdServes, markCrdTerminating } from './crd.ts';
+import { crdNamesPending, crdResources, crdServes, markCrdTerminating } from './crd.ts';
 import { alreadyExists, badRequest, cause, causes, conflict, expired, forbidden, invalid, namespaceNotFound, notFound } from './errors.ts';
 import { generationPolicy, ResourceRegistry, storageOf } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './selectors.ts';
@@ -530,7 +530,8 @@ export class Api {
       }
       if (ctx.fieldValidation === 'Warn') for (const f of unknown) ctx.warnings.push(`unknown field "${f}"`);
     }
-    strategy.normalize?.(result, { info, now, old, subresource });
+    const peers = () => [...this.store.range(storageOf(info))].map(([, o]) => o).filter((o) => o.metadata.name !== result.metadata.name);
+    strategy.normalize?.(result, { info, now, old, subresource, peers });
     problems.unshift(...metaCauses(result, info));
     problems.push(...(strategy.validate?.(result, { info, now, old, subresource }) ?? []));
     if (problems.length) throw invalid(info, name, problems);
@@ -584,6 +585,19 @@ export class Api {
     });
   }
 
+  /** The naming controller's second look: CRDs of `group` waiting for names are written again, their status recomputed. */
+  private async recheckPendingCrds(group: unknown): Promise<void> {
+    const bucket = storageOf({ group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' });
+    const crdInfo = this.registry.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions');
+    if (!crdInfo) return;
+    const waiting = [...this.store.range(bucket)].map(([, o]) => o).filter((o) => (o as Obj).spec?.group === group && crdNamesPending(o));
+    for (const crd of waiting) {
+      await this.writeUpdate(systemContext('system:serviceaccount:kube-system:apiextensions-naming-controller'), crdInfo, crd, structuredClone(crd), 'status').catch(() => {
+        // Changed or gone meanwhile: its own write event brings the next look.
+      });
+    }
+  }
+
   private onCrdEvent(e: StoreEvent): void {
     const crd = e.object;
     const spec = (crd as Obj).spec ?? {};
@@ -594,6 +608,8 @@ export class Api {
       for (const r of this.registry.all()) if (r.group === prevSpec.group && r.resource === prevSpec.names?.plural) before.set(r.version, r);
       this.registry.unregister(prevSpec.group, prevSpec.names?.plural);
     }
+    // A CRD that went, or changed its names, may free names another CRD of its group waits for.
+    if (!crdNamesPending(crd)) void this.recheckPendingCrds(spec.group);
     if (e.type === 'DELETED') {
       this.terminatingCrds.delete(bucket);
       return;

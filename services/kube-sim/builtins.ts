@@ -15,6 +15,8 @@ export interface StrategyContext {
   old?: KubeObject;
   /** '' for the main resource, else 'status' or 'finalize'. */
   subresource?: string;
+  /** The other stored objects of the same resource (a CRD's names are checked against its group's). */
+  peers?: () => Iterable<KubeObject>;
 }
 
 export interface KindStrategy {
@@ -379,7 +381,7 @@ const STRATEGIES: Record<string, KindStrategy> = {
   'coordination.k8s.io/Lease': lease,
   'admissionregistration.k8s.io/ValidatingWebhookConfiguration': webhookConfiguration,
   'apiextensions.k8s.io/CustomResourceDefinition': {
-    normalize: (obj, ctx) => normalizeCrd(obj, ctx.now, ctx.old),
+    normalize: (obj, ctx) => normalizeCrd(obj, ctx.now, ctx.old, ctx.peers?.() ?? []),
     validate: (obj) => validateCrd(obj),
   },
 };

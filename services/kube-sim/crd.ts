@@ -16,7 +16,44 @@ function acceptedNames(spec: Obj): Obj {
   return names;
 }
 
-export function normalizeCrd(obj: Obj, now: Date, old?: Obj): void {
+/**
+ * The apiextensions naming controller: a name (plural, singular, short names) or kind
+ * (kind, listKind) another CRD of the group has accepted cannot be accepted again,
+ * unless this CRD already holds it. Conflicting names are left out of acceptedNames,
+ * NamesAccepted turns False naming the last conflict, and a CRD never established stays
+ * so: its resources are not served. The reasons and messages are the controller's.
+ */
+function acceptNames(requested: Obj, accepted: Obj, peers: Iterable<KubeObject>, group: unknown): { names: Obj; conflict?: { reason: string; message: string } } {
+  const usedNames = new Set<string>();
+  const usedKinds = new Set<string>();
+  for (const peer of peers) {
+    const p = peer as Obj;
+    if (p.spec?.group !== group) continue;
+    const a = p.status?.acceptedNames ?? {};
+    for (const n of [a.plural, a.singular, ...(Array.isArray(a.shortNames) ? a.shortNames : [])]) if (typeof n === 'string' && n) usedNames.add(n);
+    for (const k of [a.kind, a.listKind]) if (typeof k === 'string' && k) usedKinds.add(k);
+  }
+  const names: Obj = { ...accepted };
+  let conflict: { reason: string; message: string } | undefined;
+  const fresh = (want: unknown, had: unknown, used: Set<string>) => want === had || typeof want !== 'string' || !used.has(want);
+  const check = (field: string, reason: string, used: Set<string>) => {
+    if (fresh(requested[field], accepted[field], used)) names[field] = requested[field];
+    else conflict = { reason, message: `${JSON.stringify(requested[field])} is already in use` };
+  };
+  check('plural', 'PluralConflict', usedNames);
+  check('singular', 'SingularConflict', usedNames);
+  const shortNames: unknown[] = Array.isArray(requested.shortNames) ? requested.shortNames : [];
+  const taken = shortNames.find((n) => !(Array.isArray(accepted.shortNames) && accepted.shortNames.includes(n)) && typeof n === 'string' && usedNames.has(n));
+  if (taken === undefined) names.shortNames = requested.shortNames;
+  else conflict = { reason: 'ShortNamesConflict', message: `${JSON.stringify(taken)} is already in use` };
+  check('kind', 'KindConflict', usedKinds);
+  check('listKind', 'ListKindConflict', usedKinds);
+  for (const k of Object.keys(requested)) if (!(k in names) && !['plural', 'singular', 'shortNames', 'kind', 'listKind'].includes(k)) names[k] = requested[k];
+  for (const k of Object.keys(names)) if (names[k] === undefined) delete names[k];
+  return { names, conflict };
+}
+
+export function normalizeCrd(obj: Obj, now: Date, old: Obj | undefined, peers: Iterable<KubeObject>): void {
   const spec = (obj.spec ??= {});
   spec.names = acceptedNames(spec);
   spec.conversion ??= { strategy: 'None' };
@@ -34,15 +71,27 @@ export function normalizeCrd(obj: Obj, now: Date, old?: Obj): void {
   const keep = (type: string) => prevConditions.find((c) => c.type === type && c.status === 'True');
   const storage = (spec.versions ?? []).find((v: Obj) => v?.storage)?.name;
   const stored = new Set<string>([...(old?.status?.storedVersions ?? []), ...(storage ? [storage] : [])]);
+  const { names, conflict } = acceptNames(spec.names, old?.status?.acceptedNames ?? {}, peers, spec.group);
+  // A condition that says the same as before keeps its lastTransitionTime (a re-check that finds nothing new writes nothing).
+  const same = (c: Obj) => prevConditions.find((p) => p.type === c.type && p.status === c.status && p.reason === c.reason && p.message === c.message) ?? c;
+  const namesAccepted = conflict
+    ? same({ type: 'NamesAccepted', status: 'False', lastTransitionTime: t, ...conflict })
+    : (keep('NamesAccepted') ?? { type: 'NamesAccepted', status: 'True', lastTransitionTime: t, reason: 'NoConflicts', message: 'no conflicts found' });
+  const established =
+    keep('Established') ??
+    (conflict
+      ? same({ type: 'Established', status: 'False', lastTransitionTime: t, reason: 'NotAccepted', message: 'not all names are accepted' })
+      : { type: 'Established', status: 'True', lastTransitionTime: t, reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' });
   obj.status = {
-    conditions: [
-      keep('NamesAccepted') ?? { type: 'NamesAccepted', status: 'True', lastTransitionTime: t, reason: 'NoConflicts', message: 'no conflicts found' },
-      keep('Established') ?? { type: 'Established', status: 'True', lastTransitionTime: t, reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' },
-      ...prevConditions.filter((c) => c.type === 'Terminating'),
-    ],
-    acceptedNames: spec.names,
+    conditions: [namesAccepted, established, ...prevConditions.filter((c) => c.type === 'Terminating')],
+    acceptedNames: names,
     storedVersions: [...stored],
   };
+}
+
+/** True while a CRD waits for names another CRD holds (re-checked when that one goes). */
+export function crdNamesPending(crd: KubeObject): boolean {
+  return ((crd as Obj).status?.conditions ?? []).some((c: Obj) => c.type === 'NamesAccepted' && c.status !== 'True');
 }
 
 export function markCrdTerminating(obj: Obj, now: Date): void {
@@ -83,7 +132,9 @@ export function crdServes(crd: KubeObject): boolean {
 /** One ResourceInfo per served version; the storage version is the preferred one. */
 export function crdResources(crd: KubeObject): { resources: ResourceInfo[]; preferredVersion?: string } {
   const spec = (crd as Obj).spec ?? {};
-  const names = acceptedNames(spec);
+  // What is served is what was accepted: an update asking for a name in use keeps the old one.
+  const accepted = (crd as Obj).status?.acceptedNames;
+  const names = accepted?.plural && accepted?.kind ? accepted : acceptedNames(spec);
   const versions: Obj[] = (spec.versions ?? []).filter((v: Obj) => v?.served);
   const resources = versions.map(
     (v): ResourceInfo => ({

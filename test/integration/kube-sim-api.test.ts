@@ -330,6 +330,34 @@ describe('CRD lifecycle', () => {
     assert.equal(sim.store.count('widgets.demo.example.com'), 0);
     assert.equal((await call('GET', '/apis/demo.example.com/v1/widgets')).status, 404);
   });
+
+  test('a CRD asking for a kind another CRD of its group holds is not established until that one goes (the naming controller)', async () => {
+    const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+    const condition = (body: { status: { conditions: Array<{ type: string }> } }, type: string) => body.status.conditions.find((c) => c.type === type) as Record<string, string>;
+    assert.equal((await call('POST', CRDS, demoCrd('gizmo', 'Gizmo'))).status, 201);
+    const twin = demoCrd('gadget', 'Gizmo');
+    twin.spec.names.listKind = 'GadgetList';
+    const created = await call('POST', CRDS, twin);
+    assert.equal(created.status, 201);
+    assert.deepEqual(
+      [condition(created.body, 'NamesAccepted').status, condition(created.body, 'NamesAccepted').reason, condition(created.body, 'NamesAccepted').message],
+      ['False', 'KindConflict', '"Gizmo" is already in use'],
+    );
+    assert.deepEqual([condition(created.body, 'Established').status, condition(created.body, 'Established').reason], ['False', 'NotAccepted']);
+    assert.equal(created.body.status.acceptedNames.kind, undefined);
+    assert.equal(created.body.status.acceptedNames.plural, 'gadgets');
+    assert.equal((await call('GET', '/apis/demo.example.com/v1/namespaces/default/gadgets')).status, 404);
+    const discovery = await call('GET', '/apis/demo.example.com/v1');
+    assert.deepEqual(discovery.body.resources.map((r: { name: string }) => r.name).filter((n: string) => !n.includes('/')), ['gizmos']);
+
+    await call('DELETE', `${CRDS}/gizmos.demo.example.com`);
+    await eventually('the twin established once the holder is gone', async () => {
+      const got = await call('GET', `${CRDS}/gadgets.demo.example.com`);
+      return condition(got.body, 'Established')?.status === 'True' ? got.body : undefined;
+    }, 10_000, 10);
+    assert.equal((await call('GET', '/apis/demo.example.com/v1/namespaces/default/gadgets')).status, 200);
+    await call('DELETE', `${CRDS}/gadgets.demo.example.com`);
+  });
 });
 
 describe('CRD schema changes', () => {
