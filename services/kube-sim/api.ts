@@ -37,6 +37,8 @@ export interface RequestContext {
   force?: boolean;
   /** Warnings to return as `Warning: 299` headers. */
   warnings: string[];
+  /** Keys the JSON body of a create or update wrote twice: reported with unknown fields, before them. */
+  duplicateFields?: string[];
 }
 
 export const ADMIN_USER: UserInfo = { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
@@ -523,12 +525,12 @@ export class Api {
         unknown = out.unknownFields;
       }
     }
-    if (unknown.length && ctx.fieldValidation !== 'Ignore') {
-      if (ctx.fieldValidation === 'Strict') {
-        const list = unknown.map((f) => `unknown field "${f}"`);
-        throw badRequest(`strict decoding error: ${list.join(', ')}`);
-      }
-      if (ctx.fieldValidation === 'Warn') for (const f of unknown) ctx.warnings.push(`unknown field "${f}"`);
+    const duplicates = ctx.duplicateFields ?? [];
+    if ((duplicates.length || unknown.length) && ctx.fieldValidation !== 'Ignore') {
+      // The decoder meets duplicates first; unknown fields come from the schema after it.
+      const list = [...duplicates.map((f) => `duplicate field "${f}"`), ...unknown.map((f) => `unknown field "${f}"`)];
+      if (ctx.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${list.join(', ')}`);
+      if (ctx.fieldValidation === 'Warn') for (const w of list) if (!ctx.warnings.includes(w)) ctx.warnings.push(w);
     }
     const peers = () => [...this.store.range(storageOf(info))].map(([, o]) => o).filter((o) => o.metadata.name !== result.metadata.name);
     strategy.normalize?.(result, { info, now, old, subresource, peers });

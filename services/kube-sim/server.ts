@@ -1,5 +1,5 @@
-// The HTTP layer: routing (contract §1), body decoding, Status errors, Table output,
-// Warning headers and watch streaming. It knows no port: index.ts listens.
+// The HTTP layer: routing (contract §1), body decoding, Accept negotiation, Status errors,
+// Table output, Warning headers and watch streaming. It knows no port: index.ts listens.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import YAML from 'yaml';
@@ -12,7 +12,9 @@ import type { ResourceRegistry } from './resources.ts';
 import { admissionWarnings } from './admission.ts';
 import { strategyFor } from './builtins.ts';
 import type { Store } from './store.ts';
-import { TABLE_CONTENT_TYPE, toTable, wantsTable, type IncludeObject } from './table.ts';
+import { duplicateFields } from './duplicate-fields.ts';
+import { checkPartialShape, contentTypeFor, negotiate, partialObjectMetadata, partialObjectMetadataList, partialObjectMetadataWatch, type Output } from './negotiate.ts';
+import { TABLE_CONTENT_TYPE, toTable, type IncludeObject } from './table.ts';
 import { groupVersion, StatusError, type KubeObject, type ResourceInfo } from './types.ts';
 import type { WatchHub } from './watch.ts';
 
@@ -178,6 +180,12 @@ function intParam(q: URLSearchParams, name: string): number | undefined {
   return Number(v);
 }
 
+/** Keys a JSON create/update body wrote twice (JSON.parse kept the last silently); none looked for under Ignore. */
+function jsonDuplicates(contentType: string | undefined, raw: Buffer, ctx: RequestContext): string[] {
+  if (ctx.fieldValidation === 'Ignore' || (mediaType(contentType) || 'application/json') !== 'application/json') return [];
+  return duplicateFields(raw.toString('utf8'));
+}
+
 function requestContext(req: IncomingMessage, q: URLSearchParams, user: UserInfo): RequestContext {
   const dry = q.getAll('dryRun');
   for (const d of dry) if (d !== 'All') throw badRequest(`Invalid dry run value: "${d}". Valid values are: "All"`);
@@ -223,10 +231,15 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
     }
   }
 
-  function respondObject(req: IncomingMessage, q: URLSearchParams, res: ServerResponse, info: ResourceInfo, code: number, obj: KubeObject, warnings: string[]): void {
-    if (wantsTable(req.headers.accept) && req.method === 'GET') {
-      const table = toTable([obj], info, { resourceVersion: obj.metadata.resourceVersion ?? '', includeObject: (q.get('includeObject') as IncludeObject) ?? undefined });
-      return sendJson(res, code, table, TABLE_CONTENT_TYPE, warnings);
+  /** A response object in the negotiated output; Tables are for GET only, so a write answers them with JSON. */
+  function respondObject(res: ServerResponse, info: ResourceInfo, out: Output, code: number, obj: KubeObject, warnings: string[]): void {
+    if (out === 'PartialObjectMetadata' || out === 'PartialObjectMetadataList') {
+      // kube-apiserver never transforms a Status (a delete's Success).
+      if (obj.kind === 'Status') return sendJson(res, code, obj, 'application/json', warnings);
+      const list = obj.kind === info.listKind;
+      checkPartialShape(out, info, list);
+      const body = list ? partialObjectMetadataList(obj.items as KubeObject[], obj.metadata) : partialObjectMetadata(obj);
+      return sendJson(res, code, body, contentTypeFor(out), warnings);
     }
     sendJson(res, code, obj, 'application/json', warnings);
   }
@@ -257,12 +270,18 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
     if (info.namespaced && namespace === undefined && !['list', 'watch'].includes(rec.verb)) throw methodNotAllowed();
 
     await deps.faults.beforeRequest(info.resource);
+    // Negotiated before any work, as kube-apiserver's handlers do: a 406 writes nothing.
+    const out = negotiate(req.headers.accept);
 
     const user = rec.user;
     switch (rec.verb) {
       case 'get': {
         const obj = api.get(info, namespace, name!);
-        return respondObject(req, q, res, info, 200, obj, []);
+        if (out === 'Table') {
+          const table = toTable([obj], info, { resourceVersion: obj.metadata.resourceVersion ?? '', includeObject: (q.get('includeObject') as IncludeObject) ?? undefined });
+          return sendJson(res, 200, table, TABLE_CONTENT_TYPE);
+        }
+        return respondObject(res, info, out, 200, obj, []);
       }
       case 'list': {
         const result = api.list(info, namespace, {
@@ -273,7 +292,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
           resourceVersion: q.get('resourceVersion') ?? undefined,
           resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
         });
-        if (wantsTable(req.headers.accept)) {
+        if (out === 'Table') {
           const table = toTable(result.items, info, {
             resourceVersion: result.resourceVersion,
             continue: result.continue,
@@ -285,6 +304,10 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         const metadata: Record<string, unknown> = { resourceVersion: result.resourceVersion };
         if (result.continue) metadata.continue = result.continue;
         if (result.remainingItemCount !== undefined) metadata.remainingItemCount = result.remainingItemCount;
+        if (out === 'PartialObjectMetadata' || out === 'PartialObjectMetadataList') {
+          checkPartialShape(out, info, true);
+          return sendJson(res, 200, partialObjectMetadataList(result.items, metadata), contentTypeFor(out));
+        }
         // kube-apiserver leaves TypeMeta off built-in list items, keeps it on custom resources.
         const items = info.builtin ? result.items.map(({ apiVersion: _a, kind: _k, ...rest }) => rest) : result.items;
         return sendJson(res, 200, { kind: info.listKind, apiVersion: groupVersion(info), metadata, items });
@@ -301,7 +324,9 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         let resourceVersion = rvParam === '' || rvParam === '0' ? undefined : parseResourceVersion(rvParam);
         if (sendInitialEvents) resourceVersion = undefined;
         const timeoutSeconds = intParam(q, 'timeoutSeconds');
-        deps.watches.serve(deps.store, api, req, res, {
+        // Every event carries one object, so only PartialObjectMetadata fits (checked before the 200).
+        if (out === 'PartialObjectMetadata' || out === 'PartialObjectMetadataList') checkPartialShape(out, info, false);
+        deps.watches.serve(deps.store, api, req, out === 'PartialObjectMetadata' ? partialObjectMetadataWatch(res) : res, {
           info,
           namespace,
           selectors,
@@ -309,7 +334,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
           allowBookmarks: boolParam(q, 'allowWatchBookmarks'),
           sendInitialEvents,
           timeoutSeconds: timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds : undefined,
-          table: wantsTable(req.headers.accept),
+          table: out === 'Table',
           includeObject: (q.get('includeObject') as IncludeObject) ?? undefined,
         });
         rec.code = 200;
@@ -317,17 +342,21 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
       }
       case 'create': {
         const ctx = requestContext(req, q, user);
-        const body = decodeBody(info, req.headers['content-type'], await readBody(req), BODY_TYPES);
+        const raw = await readBody(req);
+        const body = decodeBody(info, req.headers['content-type'], raw, BODY_TYPES);
+        ctx.duplicateFields = jsonDuplicates(req.headers['content-type'], raw, ctx);
         const obj = await api.create(ctx, info, namespace, body, subresource);
         rec.responseObject = obj;
-        return sendJson(res, 201, obj, 'application/json', ctx.warnings);
+        return respondObject(res, info, out, 201, obj, ctx.warnings);
       }
       case 'update': {
         const ctx = requestContext(req, q, user);
-        const body = decodeBody(info, req.headers['content-type'], await readBody(req), BODY_TYPES);
+        const raw = await readBody(req);
+        const body = decodeBody(info, req.headers['content-type'], raw, BODY_TYPES);
+        ctx.duplicateFields = jsonDuplicates(req.headers['content-type'], raw, ctx);
         const obj = await api.retryConcurrent(() => api.update(ctx, info, namespace, name!, body, subresource));
         rec.responseObject = obj;
-        return sendJson(res, 200, obj, 'application/json', ctx.warnings);
+        return respondObject(res, info, out, 200, obj, ctx.warnings);
       }
       case 'patch': {
         const ctx = requestContext(req, q, user);
@@ -338,7 +367,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
           if (!ctx.fieldManager) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
           const { object, created } = await api.retryConcurrent(() => api.apply(ctx, info, namespace, name!, body, subresource));
           rec.responseObject = object;
-          return sendJson(res, created ? 201 : 200, object, 'application/json', ctx.warnings);
+          return respondObject(res, info, out, created ? 201 : 200, object, ctx.warnings);
         }
         if (ctx.force) throw badRequest('force is only valid for apply patch');
         const patchWith = deps.plugins.patch;
@@ -351,7 +380,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
           return api.writeUpdate(ctx, info, stored, api.decodeForPatch(info, patched), subresource);
         });
         rec.responseObject = obj;
-        return sendJson(res, 200, obj, 'application/json', ctx.warnings);
+        return respondObject(res, info, out, 200, obj, ctx.warnings);
       }
       case 'delete': {
         const ctx = requestContext(req, q, user);
@@ -361,15 +390,15 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         if (deleted && !strategyFor(info).returnsDeletedObject) {
           const details: Record<string, unknown> = { name, kind: info.resource, uid: object.metadata.uid };
           if (info.group) details.group = info.group;
-          return sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details }, 'application/json', ctx.warnings);
+          return respondObject(res, info, out, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details }, ctx.warnings);
         }
-        return sendJson(res, 200, object, 'application/json', ctx.warnings);
+        return respondObject(res, info, out, 200, object, ctx.warnings);
       }
       case 'deletecollection': {
         const ctx = requestContext(req, q, user);
         const opts = await deleteOptions(req, q, ctx);
         const items = await api.deleteCollection(ctx, info, namespace, { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined }, opts);
-        return sendJson(res, 200, { kind: info.listKind, apiVersion: groupVersion(info), metadata: {}, items }, 'application/json', ctx.warnings);
+        return respondObject(res, info, out, 200, { kind: info.listKind, apiVersion: groupVersion(info), metadata: {}, items }, ctx.warnings);
       }
       default:
         throw methodNotAllowed();

@@ -238,6 +238,24 @@ describe('object semantics', () => {
     assert.equal(ignore.body.bogus, undefined);
   });
 
+  test('a key written twice in a create or update body is a duplicate field: warned, refused under Strict, before unknown fields', async () => {
+    const secrets = '/api/v1/namespaces/default/secrets';
+    const warn = await call('POST', secrets, '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"dup"},"type":"Opaque","type":"Opaque"}');
+    assert.equal(warn.status, 201);
+    assert.equal(warn.headers.get('warning'), '299 - "duplicate field \\"type\\""');
+    const strict = await call('POST', `${secrets}?fieldValidation=Strict`, '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"dup2"},"type":"Opaque","type":"Opaque","bogus":1}');
+    assert.equal(strict.status, 400);
+    assert.equal(strict.body.message, 'strict decoding error: duplicate field "type", unknown field "bogus"');
+    const cr = await call('POST', `${CT}?fieldValidation=Strict`, '{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"dup"},"spec":{"cronSpec":"* * * * *","image":"a","image":"b"}}');
+    assert.equal(cr.status, 400);
+    assert.equal(cr.body.message, 'strict decoding error: duplicate field "spec.image"');
+    const put = await call('PUT', `${secrets}/dup`, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"dup","resourceVersion":"${warn.body.metadata.resourceVersion}"},"data":{},"data":{}}`);
+    assert.equal(put.status, 200);
+    assert.equal(put.headers.get('warning'), '299 - "duplicate field \\"data\\""');
+    const ignore = await call('POST', `${secrets}?fieldValidation=Ignore`, '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"dup3"},"type":"Opaque","type":"Opaque"}');
+    assert.deepEqual([ignore.status, ignore.headers.get('warning')], [201, null]);
+  });
+
   test('dryRun=All on DELETE removes nothing', async () => {
     await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'keep-me' } });
     const r = await call('DELETE', '/api/v1/namespaces/default/configmaps/keep-me?dryRun=All');
