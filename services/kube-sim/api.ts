@@ -641,9 +641,12 @@ export function managerName(ctx: Pick<RequestContext, 'fieldManager' | 'userAgen
   return managerFromRequest(ctx.fieldManager, ctx.userAgent) || 'unknown';
 }
 
-export function validateFieldManager(m: string | undefined): void {
+/** The options object a write's query parameters decode into; errors about them name it. */
+export type WriteOptionsKind = 'CreateOptions' | 'UpdateOptions' | 'PatchOptions' | 'DeleteOptions';
+
+export function validateFieldManager(m: string | undefined, options: WriteOptionsKind = 'PatchOptions'): void {
   if (m !== undefined && m.length > MAX_FIELD_MANAGER)
-    throw invalid({ group: 'meta.k8s.io', kind: 'PatchOptions' }, '', [causes.tooLong('fieldManager', MAX_FIELD_MANAGER)]);
+    throw invalid({ group: 'meta.k8s.io', kind: options }, '', [causes.tooLong('fieldManager', MAX_FIELD_MANAGER)]);
 }
 
 function readyToRemove(obj: KubeObject): boolean {

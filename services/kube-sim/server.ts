@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import YAML from 'yaml';
 import type { Logger } from '../common/logger.ts';
-import { ADMIN_USER, parseResourceVersion, validateFieldManager, type Api, type DeleteOptions, type FieldValidation, type RequestContext, type UserInfo } from './api.ts';
+import { ADMIN_USER, parseResourceVersion, validateFieldManager, type Api, type WriteOptionsKind, type DeleteOptions, type FieldValidation, type RequestContext, type UserInfo } from './api.ts';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, VERSION_INFO } from './discovery.ts';
 import { badRequest, MAX_BODY_BYTES, methodNotAllowed, pathNotFound, toStatusError, tooLarge, unsupportedMediaType } from './errors.ts';
 import type { Faults } from './faults.ts';
@@ -186,14 +186,14 @@ function jsonDuplicates(contentType: string | undefined, raw: Buffer, ctx: Reque
   return duplicateFields(raw.toString('utf8'));
 }
 
-function requestContext(req: IncomingMessage, q: URLSearchParams, user: UserInfo): RequestContext {
+function requestContext(req: IncomingMessage, q: URLSearchParams, user: UserInfo, options: WriteOptionsKind): RequestContext {
   const dry = q.getAll('dryRun');
   for (const d of dry) if (d !== 'All') throw badRequest(`Invalid dry run value: "${d}". Valid values are: "All"`);
   const fv = q.get('fieldValidation') ?? 'Warn';
   if (!['Strict', 'Warn', 'Ignore'].includes(fv))
     throw badRequest(`fieldValidation must be one of Ignore, Warn, or Strict, got ${JSON.stringify(fv)}`);
   const fieldManager = q.get('fieldManager') ?? undefined;
-  validateFieldManager(fieldManager);
+  validateFieldManager(fieldManager, options);
   return {
     user,
     userAgent: req.headers['user-agent'],
@@ -341,7 +341,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         return;
       }
       case 'create': {
-        const ctx = requestContext(req, q, user);
+        const ctx = requestContext(req, q, user, 'CreateOptions');
         const raw = await readBody(req);
         const body = decodeBody(info, req.headers['content-type'], raw, BODY_TYPES);
         ctx.duplicateFields = jsonDuplicates(req.headers['content-type'], raw, ctx);
@@ -350,7 +350,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         return respondObject(res, info, out, 201, obj, ctx.warnings);
       }
       case 'update': {
-        const ctx = requestContext(req, q, user);
+        const ctx = requestContext(req, q, user, 'UpdateOptions');
         const raw = await readBody(req);
         const body = decodeBody(info, req.headers['content-type'], raw, BODY_TYPES);
         ctx.duplicateFields = jsonDuplicates(req.headers['content-type'], raw, ctx);
@@ -359,7 +359,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         return respondObject(res, info, out, 200, obj, ctx.warnings);
       }
       case 'patch': {
-        const ctx = requestContext(req, q, user);
+        const ctx = requestContext(req, q, user, 'PatchOptions');
         const ct = mediaType(req.headers['content-type']);
         const allowed = info.builtin ? PATCH_TYPES : PATCH_TYPES.filter((t) => t !== 'application/strategic-merge-patch+json');
         const body = decodeBody(info, ct, await readBody(req), allowed);
@@ -383,7 +383,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         return respondObject(res, info, out, 200, obj, ctx.warnings);
       }
       case 'delete': {
-        const ctx = requestContext(req, q, user);
+        const ctx = requestContext(req, q, user, 'DeleteOptions');
         const opts = await deleteOptions(req, q, ctx);
         const { object, deleted } = await api.retryConcurrent(() => api.delete(ctx, info, namespace, name!, opts));
         rec.responseObject = object;
@@ -395,7 +395,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         return respondObject(res, info, out, 200, object, ctx.warnings);
       }
       case 'deletecollection': {
-        const ctx = requestContext(req, q, user);
+        const ctx = requestContext(req, q, user, 'DeleteOptions');
         const opts = await deleteOptions(req, q, ctx);
         const items = await api.deleteCollection(ctx, info, namespace, { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined }, opts);
         return respondObject(res, info, out, 200, { kind: info.listKind, apiVersion: groupVersion(info), metadata: {}, items }, ctx.warnings);

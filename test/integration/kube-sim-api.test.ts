@@ -238,6 +238,15 @@ describe('object semantics', () => {
     assert.equal(ignore.body.bogus, undefined);
   });
 
+  test('a fieldManager over 128 characters is 422, naming the options of the verb', async () => {
+    const long = 'm'.repeat(129);
+    const create = await call('POST', `/api/v1/namespaces/default/configmaps?fieldManager=${long}`, { metadata: { name: 'fm' } });
+    assert.equal(create.status, 422);
+    assert.match(create.body.message, /^CreateOptions\.meta\.k8s\.io "" is invalid: fieldManager: Too long/);
+    const patch = await call('PATCH', `/api/v1/namespaces/default/configmaps/fm?fieldManager=${long}`, { data: { a: 'b' } }, { 'content-type': 'application/merge-patch+json' });
+    assert.match(patch.body.message, /^PatchOptions\.meta\.k8s\.io "" is invalid: fieldManager: Too long/);
+  });
+
   test('a key written twice in a create or update body is a duplicate field: warned, refused under Strict, before unknown fields', async () => {
     const secrets = '/api/v1/namespaces/default/secrets';
     const warn = await call('POST', secrets, '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"dup"},"type":"Opaque","type":"Opaque"}');
