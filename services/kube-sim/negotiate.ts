@@ -4,7 +4,6 @@
 //
 // kube-sim writes JSON only (contract §1 scope), so the yaml and protobuf ranges are answered
 // with JSON; kubectl and client-go decode by the reply's Content-Type.
-import type { ServerResponse } from 'node:http';
 import { TABLE_CONTENT_TYPE } from './table.ts';
 import { StatusError, type KubeObject, type ResourceInfo } from './types.ts';
 
@@ -123,33 +122,4 @@ export function partialObjectMetadata(obj: { metadata?: unknown }): KubeObject {
 
 export function partialObjectMetadataList(items: KubeObject[], metadata: Record<string, unknown>): Record<string, unknown> {
   return { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata, items: items.map(partialObjectMetadata) };
-}
-
-/** A watch event's object as PartialObjectMetadata; a Status (an ERROR event) passes through, as the real transform does. */
-function partialEventLines(chunk: string): string {
-  return chunk
-    .split('\n')
-    .map((line) => {
-      if (!line) return line;
-      const event = JSON.parse(line) as { type: string; object: { kind?: string; metadata?: unknown } };
-      if (event.object?.kind === 'Status') return line;
-      return JSON.stringify({ type: event.type, object: partialObjectMetadata(event.object) });
-    })
-    .join('\n');
-}
-
-/**
- * A response for a watch stream that rewrites each event's object as PartialObjectMetadata
- * and names that in the Content-Type. The stream writes whole newline-terminated events.
- */
-export function partialObjectMetadataWatch(res: ServerResponse): ServerResponse {
-  return new Proxy(res, {
-    get(target, key) {
-      if (key === 'writeHead')
-        return (code: number, headers: Record<string, string>) => target.writeHead(code, { ...headers, 'content-type': PARTIAL_CONTENT_TYPE });
-      if (key === 'write') return (chunk: string) => target.write(partialEventLines(String(chunk)));
-      const value = Reflect.get(target, key, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }

@@ -13,7 +13,7 @@ import { admissionWarnings } from './admission.ts';
 import { strategyFor } from './builtins.ts';
 import type { Store } from './store.ts';
 import { duplicateFields } from './duplicate-fields.ts';
-import { checkPartialShape, contentTypeFor, negotiate, partialObjectMetadata, partialObjectMetadataList, partialObjectMetadataWatch, type Output } from './negotiate.ts';
+import { checkPartialShape, contentTypeFor, negotiate, partialObjectMetadata, partialObjectMetadataList, type Output } from './negotiate.ts';
 import { TABLE_CONTENT_TYPE, toTable, type IncludeObject } from './table.ts';
 import { groupVersion, StatusError, type KubeObject, type ResourceInfo } from './types.ts';
 import type { WatchHub } from './watch.ts';
@@ -326,7 +326,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
         const timeoutSeconds = intParam(q, 'timeoutSeconds');
         // Every event carries one object, so only PartialObjectMetadata fits (checked before the 200).
         if (out === 'PartialObjectMetadata' || out === 'PartialObjectMetadataList') checkPartialShape(out, info, false);
-        deps.watches.serve(deps.store, api, req, out === 'PartialObjectMetadata' ? partialObjectMetadataWatch(res) : res, {
+        deps.watches.serve(deps.store, api, req, res, {
           info,
           namespace,
           selectors,
@@ -334,7 +334,7 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
           allowBookmarks: boolParam(q, 'allowWatchBookmarks'),
           sendInitialEvents,
           timeoutSeconds: timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds : undefined,
-          table: out === 'Table',
+          output: out === 'PartialObjectMetadataList' ? 'Object' : out, // the List form was refused just above
           includeObject: (q.get('includeObject') as IncludeObject) ?? undefined,
         });
         rec.code = 200;

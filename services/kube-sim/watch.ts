@@ -12,7 +12,8 @@ import type { Api, Selectors } from './api.ts';
 import { toView } from './convert.ts';
 import { storageOf } from './resources.ts';
 import type { Store, StoreEvent } from './store.ts';
-import { TABLE_CONTENT_TYPE, toTableRowEvent, type IncludeObject } from './table.ts';
+import { contentTypeFor, partialObjectMetadata } from './negotiate.ts';
+import { toTableRowEvent, type IncludeObject } from './table.ts';
 import { groupVersion, StatusError, type KubeObject, type ResourceInfo } from './types.ts';
 
 export interface WatchSettings {
@@ -35,7 +36,8 @@ export interface WatchRequest {
   allowBookmarks: boolean;
   sendInitialEvents: boolean;
   timeoutSeconds?: number;
-  table: boolean;
+  /** The negotiated output (negotiate.ts): objects, Table rows, or PartialObjectMetadata. */
+  output: 'Object' | 'Table' | 'PartialObjectMetadata';
   includeObject?: IncludeObject;
 }
 
@@ -57,7 +59,7 @@ class WatchStream {
     const { info } = this.w;
     const bucket = storageOf(info);
     this.res.writeHead(200, {
-      'content-type': this.w.table ? TABLE_CONTENT_TYPE : 'application/json',
+      'content-type': contentTypeFor(this.w.output),
       'cache-control': 'no-cache, private',
       'x-content-type-options': 'nosniff',
     });
@@ -121,10 +123,12 @@ class WatchStream {
 
   private send(type: string, stored: KubeObject, event?: StoreEvent): void {
     const obj = toView(this.w.info, stored);
-    if (this.w.table) {
+    if (this.w.output === 'Table') {
       const table = toTableRowEvent(obj, this.w.info, { includeObject: this.w.includeObject, withColumns: !this.tableHeaderSent });
       this.tableHeaderSent = true;
       this.writeLine({ type, object: table });
+    } else if (this.w.output === 'PartialObjectMetadata') {
+      this.writeLine({ type, object: partialObjectMetadata(obj) });
     } else {
       this.writeSerialized(this.hub.serialized(type, this.w.info, event, obj));
     }
@@ -134,7 +138,9 @@ class WatchStream {
     if (this.closed || this.hub.paused) return;
     const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
     if (initialEventsEnd) metadata.annotations = { 'k8s.io/initial-events-end': 'true' };
-    this.writeLine({ type: 'BOOKMARK', object: { kind: this.w.info.kind, apiVersion: groupVersion(this.w.info), metadata } });
+    const object = { kind: this.w.info.kind, apiVersion: groupVersion(this.w.info), metadata };
+    // Every event object goes through the transform, bookmarks included.
+    this.writeLine({ type: 'BOOKMARK', object: this.w.output === 'PartialObjectMetadata' ? partialObjectMetadata(object) : object });
   }
 
   private writeLine(event: unknown): void {
