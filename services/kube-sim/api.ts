@@ -513,7 +513,7 @@ export class Api {
     const problems: StatusCause[] = [];
     let unknown: string[] = [];
     if (!info.builtin && info.schema) {
-      const out = pruneDefaultValidate(result, info.schema, { fieldValidation: ctx.fieldValidation });
+      const out = pruneDefaultValidate(result, info.schema, { fieldValidation: ctx.fieldValidation, old });
       result = out.object;
       problems.push(...out.causes);
       unknown = out.unknownFields;

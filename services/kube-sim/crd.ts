@@ -1,6 +1,7 @@
 // CustomResourceDefinitions: validation, the status the apiextensions controllers
 // would write (NamesAccepted, Established, set at once), and the resources a CRD serves.
 import { causes } from './errors.ts';
+import { compileRule } from './schema.ts';
 import { ALL_VERBS } from './resources.ts';
 import { dns1123LabelProblems, rfc3339 } from './validation.ts';
 import type { JSONSchemaProps, KubeObject, PrinterColumn, ResourceInfo, StatusCause } from './types.ts';
@@ -119,8 +120,26 @@ export function validateCrd(obj: Obj): StatusCause[] {
   versions.forEach((v, i) => {
     if (!v?.name) out.push(causes.required(`spec.versions[${i}].name`));
     if (!v?.schema?.openAPIV3Schema) out.push(causes.required(`spec.versions[${i}].schema.openAPIV3Schema`, 'schemas are required'));
+    else out.push(...ruleCompileCauses(v.schema.openAPIV3Schema, `spec.versions[${i}].schema.openAPIV3Schema`));
     if (typeof v?.served !== 'boolean') out.push(causes.required(`spec.versions[${i}].served`));
   });
+  return out;
+}
+
+/** CEL rules are compiled when the CRD is written, as apiextensions does: one that does not parse refuses the CRD. */
+function ruleCompileCauses(schema: Obj, path: string): StatusCause[] {
+  if (!schema || typeof schema !== 'object') return [];
+  const out: StatusCause[] = [];
+  const rules: Obj[] = Array.isArray(schema['x-kubernetes-validations']) ? schema['x-kubernetes-validations'] : [];
+  rules.forEach((r, i) => {
+    const at = `${path}.x-kubernetes-validations[${i}]`;
+    if (typeof r?.rule !== 'string' || !r.rule.trim()) return void out.push(causes.required(`${at}.rule`));
+    const compiled = compileRule(r.rule);
+    if (compiled instanceof Error) out.push(causes.invalid(`${at}.rule`, r.rule, `compilation failed: ${compiled.message.split('\n')[0]}`));
+  });
+  for (const [name, sub] of Object.entries((schema.properties ?? {}) as Record<string, Obj>)) out.push(...ruleCompileCauses(sub, `${path}.properties[${name}]`));
+  if (schema.items && typeof schema.items === 'object') out.push(...ruleCompileCauses(schema.items, `${path}.items`));
+  if (schema.additionalProperties && typeof schema.additionalProperties === 'object') out.push(...ruleCompileCauses(schema.additionalProperties, `${path}.additionalProperties`));
   return out;
 }
 

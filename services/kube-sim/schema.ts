@@ -1,9 +1,10 @@
 // The custom-resource write pipeline of apiextensions-apiserver (contract §10): prune fields
 // the structural schema does not know, apply `default`s, validate, and report errors with the
 // exact wording kube-apiserver uses (kube-openapi's messages wrapped in field.Error bodies).
+import { parse as parseCel } from '@marcbachmann/cel-js';
 import { causeText } from './errors.ts';
 import { deepEqual } from './ssa.ts';
-import { StatusError, type JSONSchemaProps, type KubeObject, type StatusCause } from './types.ts';
+import { StatusError, type JSONSchemaProps, type KubeObject, type StatusCause, type ValidationRule } from './types.ts';
 
 export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 
@@ -191,7 +192,106 @@ function compilePattern(pattern: string): RegExp | null {
   return patternCache.get(pattern)!;
 }
 
-function validateValue(v: Json, schema: JSONSchemaProps, path: string, causes: StatusCause[], root = false): void {
+// ---------------------------------------------------------------- CEL rules
+
+type CompiledRule = ((activation: Record<string, unknown>) => unknown) | Error;
+const compiledRules = new Map<string, CompiledRule>();
+
+/** A rule parsed once (CRD schemas repeat on every write); a rule that does not parse is kept as its Error. */
+export function compileRule(rule: string): CompiledRule {
+  let c = compiledRules.get(rule);
+  if (!c) {
+    try {
+      c = parseCel(rule) as (activation: Record<string, unknown>) => unknown;
+    } catch (err) {
+      c = err instanceof Error ? err : new Error(String(err));
+    }
+    if (compiledRules.size > 10_000) compiledRules.clear();
+    compiledRules.set(rule, c);
+  }
+  return c;
+}
+
+/** A JSON value as apiextensions hands it to CEL: `integer` fields are CEL ints, the rest as JSON. */
+function toCel(v: Json | undefined, schema: JSONSchemaProps | undefined): unknown {
+  if (typeof v === 'number') return schema?.type === 'integer' && Number.isInteger(v) ? BigInt(v) : v;
+  if (Array.isArray(v)) return v.map((x) => toCel(x, schema?.items));
+  if (isObject(v)) {
+    const additional = isObject(schema?.additionalProperties) ? (schema!.additionalProperties as JSONSchemaProps) : undefined;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = toCel(x, schema?.properties?.[k] ?? additional);
+    return out;
+  }
+  return v;
+}
+
+/** The first line of a CEL error: the library adds a caret picture of the expression below it. */
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+
+/**
+ * `x-kubernetes-validations` at one node, as apiextensions runs them: `self` is the value
+ * here, a rule naming `oldSelf` (a transition rule) runs only on an update that had a value
+ * here. A false rule gives its message (or messageExpression's, or "failed rule: <rule>") on
+ * the field, with the schema type as the shown value: `spec: Invalid value: "object": …`.
+ */
+function celCauses(v: Json, old: Json | undefined, schema: JSONSchemaProps, path: string, causes: StatusCause[]): void {
+  const type = schema.type ?? 'object';
+  let self: unknown;
+  let oldSelf: unknown;
+  for (const rule of schema['x-kubernetes-validations'] ?? []) {
+    if (!rule || typeof rule.rule !== 'string') continue;
+    const transition = /\boldSelf\b/.test(rule.rule);
+    if (transition && old === undefined && !rule.optionalOldSelf) continue;
+    const program = compileRule(rule.rule);
+    const ruleText = (rule.message ?? '').trim() || rule.rule.trim();
+    if (program instanceof Error) {
+      causes.push(invalid(path, type, `compilation failed: ${firstLine(program)}`));
+      continue;
+    }
+    self ??= toCel(v, schema);
+    if (transition) oldSelf ??= old === undefined ? null : toCel(old, schema);
+    let result: unknown;
+    try {
+      result = program(transition ? { self, oldSelf } : { self });
+    } catch (err) {
+      causes.push(invalid(path, type, `${firstLine(err)} evaluating rule: ${ruleText}`));
+      continue;
+    }
+    if (result === true) continue;
+    const field = rule.fieldPath ? child(path, rule.fieldPath.replace(/^\./, '')) : path;
+    causes.push(ruleFailure(rule, field, type, ruleMessage(rule, self, oldSelf)));
+  }
+}
+
+function ruleMessage(rule: ValidationRule, self: unknown, oldSelf: unknown): string {
+  if (rule.messageExpression) {
+    const program = compileRule(rule.messageExpression);
+    if (!(program instanceof Error)) {
+      try {
+        const text = program({ self, oldSelf });
+        if (typeof text === 'string' && text.trim()) return text.trim();
+      } catch {
+        // fall back to the static message, as apiextensions does
+      }
+    }
+  }
+  return rule.message?.trim() || `failed rule: ${rule.rule.trim()}`;
+}
+
+function ruleFailure(rule: ValidationRule, field: string, type: string, detail: string): StatusCause {
+  switch (rule.reason) {
+    case 'FieldValueForbidden':
+      return { reason: 'FieldValueForbidden', message: `Forbidden: ${detail}`, field };
+    case 'FieldValueRequired':
+      return { reason: 'FieldValueRequired', message: `Required value: ${detail}`, field };
+    case 'FieldValueDuplicate':
+      return { reason: 'FieldValueDuplicate', message: `Duplicate value: ${showValue(type)}`, field };
+    default:
+      return invalid(field, type, detail);
+  }
+}
+
+function validateValue(v: Json, schema: JSONSchemaProps, path: string, causes: StatusCause[], root = false, old?: Json): void {
   const at = path || '<root>';
   const t = typeMatches(v, schema);
   if (!t.ok) {
@@ -240,6 +340,7 @@ function validateValue(v: Json, schema: JSONSchemaProps, path: string, causes: S
     causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: ${showValue(v)}: supported values: ${supported}`, field: path });
   }
 
+  // List items have no old value to pair with here (no listType=map correlation): their transition rules do not run.
   if (Array.isArray(v) && schema.items) v.forEach((item, i) => validateValue(item, schema.items!, `${path}[${i}]`, causes));
 
   if (isObject(v)) {
@@ -251,15 +352,17 @@ function validateValue(v: Json, schema: JSONSchemaProps, path: string, causes: S
     for (const [key, x] of Object.entries(v)) {
       if (root && ROOT_KEPT.has(key)) continue;
       const s = schema.properties?.[key] ?? additional;
-      if (s) validateValue(x, s, child(path, key), causes);
+      if (s) validateValue(x, s, child(path, key), causes, false, isObject(old) ? old[key] : undefined);
     }
   }
+
+  if (schema['x-kubernetes-validations']?.length) celCauses(v, old, schema, path, causes);
 }
 
 /** Validates a (pruned, defaulted) object against its schema; returns the causes, empty if valid. */
-export function validateObject(obj: KubeObject, schema: JSONSchemaProps): StatusCause[] {
+export function validateObject(obj: KubeObject, schema: JSONSchemaProps, old?: KubeObject): StatusCause[] {
   const causes: StatusCause[] = [];
-  validateValue(obj as unknown as Json, schema, '', causes, true);
+  validateValue(obj as unknown as Json, schema, '', causes, true, old as unknown as Json | undefined);
   return causes;
 }
 
@@ -270,12 +373,11 @@ export function validateObject(obj: KubeObject, schema: JSONSchemaProps): Status
  * `unknownFields` (400 for Strict, warnings for Warn) is the caller's decision, see
  * strictDecodingError and unknownFieldWarnings.
  */
-export function pruneDefaultValidate(obj: KubeObject, schema: JSONSchemaProps, opts: { fieldValidation: FieldValidation }): PipelineResult {
-  void opts;
+export function pruneDefaultValidate(obj: KubeObject, schema: JSONSchemaProps, opts: { fieldValidation: FieldValidation; old?: KubeObject }): PipelineResult {
   const unknownFields: string[] = [];
   const pruned = prune(structuredClone(obj) as unknown as Json, schema, '', 'structural', (p) => unknownFields.push(p), true);
   const object = defaultInPlace(pruned, schema, true) as unknown as KubeObject;
-  return { object, causes: validateObject(object, schema), unknownFields };
+  return { object, causes: validateObject(object, schema, opts.old), unknownFields };
 }
 
 // ---------------------------------------------------------------- errors

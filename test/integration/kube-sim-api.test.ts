@@ -341,6 +341,63 @@ function demoCrd(singular: string, kind: string) {
   return crd;
 }
 
+describe('CEL validation rules (x-kubernetes-validations)', () => {
+  const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+  const SCALERS = '/apis/demo.example.com/v1/namespaces/default/scalers';
+  function scalerCrd(rules: unknown[], minRule: unknown[] = []) {
+    const crd = demoCrd('scaler', 'Scaler');
+    crd.spec.versions[0].schema.openAPIV3Schema.properties.spec = {
+      type: 'object',
+      'x-kubernetes-validations': rules,
+      properties: { name: { type: 'string' }, minReplicas: { type: 'integer', 'x-kubernetes-validations': minRule }, maxReplicas: { type: 'integer' } },
+    };
+    return crd;
+  }
+  const scaler = (name: string, spec: Record<string, unknown>, rv?: string) => ({ apiVersion: 'demo.example.com/v1', kind: 'Scaler', metadata: { name, ...(rv ? { resourceVersion: rv } : {}) }, spec });
+
+  test('a false rule is a 422 naming the field, the schema type and the message; transition rules run on updates only', async () => {
+    const crd = scalerCrd(
+      [
+        { rule: 'self.minReplicas <= self.maxReplicas', message: 'minReplicas must not exceed maxReplicas' },
+        { rule: 'self.name.startsWith("ok")' },
+        { rule: 'self.maxReplicas == oldSelf.maxReplicas', message: 'maxReplicas is immutable' },
+        { rule: 'self.minReplicas > 0', reason: 'FieldValueForbidden', fieldPath: '.minReplicas', messageExpression: '"must be positive, not " + string(self.minReplicas)' },
+      ],
+      [{ rule: 'self < 100' }],
+    );
+    assert.equal((await call('POST', CRDS, crd)).status, 201);
+    const ok = await call('POST', SCALERS, scaler('good', { name: 'ok-1', minReplicas: 1, maxReplicas: 3 }));
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ name: 'ok', minReplicas: 5, maxReplicas: 3 }, 'spec: Invalid value: "object": minReplicas must not exceed maxReplicas'],
+      [{ name: 'no', minReplicas: 1, maxReplicas: 3 }, 'spec: Invalid value: "object": failed rule: self.name.startsWith("ok")'],
+      [{ name: 'ok', minReplicas: 0, maxReplicas: 3 }, 'spec.minReplicas: Forbidden: must be positive, not 0'],
+      [{ name: 'ok', minReplicas: 100, maxReplicas: 300 }, 'spec.minReplicas: Invalid value: "integer": failed rule: self < 100'],
+    ];
+    for (const [spec, message] of cases) {
+      const res = await call('POST', SCALERS, scaler('bad', spec));
+      assert.equal(res.status, 422, JSON.stringify(spec));
+      assert.equal(res.body.message, `Scaler.demo.example.com "bad" is invalid: ${message}`);
+    }
+    const moved = await call('PUT', `${SCALERS}/good`, scaler('good', { name: 'ok-1', minReplicas: 1, maxReplicas: 4 }, ok.body.metadata.resourceVersion));
+    assert.equal(moved.status, 422);
+    assert.equal(moved.body.message, 'Scaler.demo.example.com "good" is invalid: spec: Invalid value: "object": maxReplicas is immutable');
+    const kept = await call('PUT', `${SCALERS}/good`, scaler('good', { name: 'ok-2', minReplicas: 2, maxReplicas: 3 }, ok.body.metadata.resourceVersion));
+    assert.equal(kept.status, 200);
+    const missing = await call('POST', SCALERS, scaler('nokey', { minReplicas: 1, maxReplicas: 3 }));
+    assert.equal(missing.status, 422);
+    assert.match(missing.body.message, /spec: Invalid value: "object": .*evaluating rule: self\.name\.startsWith\("ok"\)/);
+    await call('DELETE', `${CRDS}/scalers.demo.example.com`);
+    await eventually('CRD removed', async () => (await call('GET', `${CRDS}/scalers.demo.example.com`)).status === 404, 10_000, 10);
+  });
+
+  test('a rule that does not compile refuses the CRD', async () => {
+    const res = await call('POST', CRDS, scalerCrd([{ rule: 'self.minReplicas <=' }]));
+    assert.equal(res.status, 422);
+    assert.match(res.body.message, /spec\.versions\[0\]\.schema\.openAPIV3Schema\.properties\[spec\]\.x-kubernetes-validations\[0\]\.rule: Invalid value: "self\.minReplicas <=": compilation failed: /);
+  });
+});
+
 describe('CRD lifecycle', () => {
   test('a new CRD is served once Established; deleting it removes its objects, then stops serving', async () => {
     const crd = demoCrd('widget', 'Widget');
