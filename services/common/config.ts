@@ -42,6 +42,9 @@ export function loadConfig<T extends OptionTable>(
     if (token.kind === 'positional') problems.push(`unexpected argument '${token.value}'`);
     else if (token.kind === 'option' && !Object.hasOwn(flagOptions, token.name)) problems.push(`unknown option '${token.rawName}'`);
     else if (token.kind === 'option' && typeof token.value !== 'string') problems.push(`option '${token.rawName}' needs a value`);
+    // `--queue-prefix --redis-url=…`: the next flag was taken as the value (strict parsing calls this ambiguous).
+    else if (token.kind === 'option' && !token.inlineValue && token.value!.startsWith('-'))
+      problems.push(`option '${token.rawName}' needs a value (one starting with '-' is written ${token.rawName}=${token.value})`);
     else if (token.kind === 'option') flags[token.name] = token.value;
   }
 

@@ -46,6 +46,9 @@ describe('loadConfig', () => {
         return true;
       },
     );
+    // A flag left without its value must not swallow the next one.
+    assert.throws(() => loadConfig(options, {}, ['--mode', '--port=9000']), /option '--mode' needs a value \(one starting with '-' is written --mode=--port=9000\)/);
+    assert.equal(loadConfig(options, {}, ['--mode=-x']).mode, '-x');
   });
 
   test('the result is frozen', () => {
