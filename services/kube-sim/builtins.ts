@@ -87,6 +87,14 @@ function checkMicroTime(info: ResourceInfo, path: string, value: unknown): void 
   if (!fraction) throw parsing(afterSeconds, '.000000');
   const zone = afterSeconds.slice(fraction[0].length);
   if (!/^(Z|[+-]\d{2}:\d{2})$/.test(zone)) throw parsing(zone, 'Z07:00');
+  // The layout fits; Go then checks each element's range, in this order.
+  const [month, day, hour, minute, second] = [5, 8, 11, 14, 17].map((at) => Number(value.slice(at, at + 2)));
+  const year = Number(value.slice(0, 4));
+  const daysInMonth = new Date(Date.UTC(year, month!, 0)).getUTCDate();
+  const outOfRange =
+    month! < 1 || month! > 12 ? 'month' : day! < 1 || day! > daysInMonth ? 'day' : hour! > 23 ? 'hour' : minute! > 59 ? 'minute' : second! > 59 ? 'second'
+    : zone !== 'Z' && Number(zone.slice(1, 3)) > 24 ? 'time zone offset hour' : zone !== 'Z' && Number(zone.slice(4, 6)) > 60 ? 'time zone offset minute' : undefined;
+  if (outOfRange) throw cannot(`parsing time ${JSON.stringify(value)}: ${outOfRange} out of range`);
 }
 
 function keyCauses(field: string, data: unknown): StatusCause[] {

@@ -49,7 +49,8 @@ function acceptNames(requested: Obj, accepted: Obj, peers: Iterable<KubeObject>,
   else conflict = { reason: 'ShortNamesConflict', message: `${JSON.stringify(taken)} is already in use` };
   check('kind', 'KindConflict', usedKinds);
   check('listKind', 'ListKindConflict', usedKinds);
-  for (const k of Object.keys(requested)) if (!(k in names) && !['plural', 'singular', 'shortNames', 'kind', 'listKind'].includes(k)) names[k] = requested[k];
+  // Categories are never in conflict: what is asked for is what is accepted, every time.
+  names.categories = requested.categories;
   for (const k of Object.keys(names)) if (names[k] === undefined) delete names[k];
   return { names, conflict };
 }
@@ -134,6 +135,8 @@ function ruleCompileCauses(schema: Obj, path: string): StatusCause[] {
   rules.forEach((r, i) => {
     const at = `${path}.x-kubernetes-validations[${i}]`;
     if (typeof r?.rule !== 'string' || !r.rule.trim()) return void out.push(causes.required(`${at}.rule`));
+    for (const f of ['message', 'messageExpression', 'fieldPath', 'reason'])
+      if (r[f] !== undefined && r[f] !== null && typeof r[f] !== 'string') out.push(causes.invalid(`${at}.${f}`, r[f], 'must be a string'));
     const compiled = compileRule(r.rule);
     if (compiled instanceof Error) out.push(causes.invalid(`${at}.rule`, r.rule, `compilation failed: ${compiled.message.split('\n')[0]}`));
   });

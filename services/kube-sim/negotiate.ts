@@ -77,6 +77,7 @@ function outputFor(served: string, r: MediaRange): Output | undefined {
 export function negotiate(accept: string | undefined): Output {
   if (!accept || !accept.trim()) return 'Object';
   for (const r of parseAccept(accept)) {
+    if (r.type === '*' && r.subtype !== '*') continue; // "*/json" is no media range
     for (const served of SERVED_MEDIA_TYPES) {
       const [type, subtype] = served.split('/');
       if (r.type !== '*' && r.type !== type) continue;

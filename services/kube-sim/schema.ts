@@ -243,7 +243,7 @@ function celCauses(v: Json, old: Json | undefined, schema: JSONSchemaProps, path
     const transition = /\boldSelf\b/.test(rule.rule);
     if (transition && old === undefined && !rule.optionalOldSelf) continue;
     const program = compileRule(rule.rule);
-    const ruleText = (rule.message ?? '').trim() || rule.rule.trim();
+    const ruleText = (typeof rule.message === 'string' ? rule.message.trim() : '') || rule.rule.trim();
     if (program instanceof Error) {
       causes.push(invalid(path, type, `compilation failed: ${firstLine(program)}`));
       continue;
@@ -258,13 +258,13 @@ function celCauses(v: Json, old: Json | undefined, schema: JSONSchemaProps, path
       continue;
     }
     if (result === true) continue;
-    const field = rule.fieldPath ? child(path, rule.fieldPath.replace(/^\./, '')) : path;
+    const field = typeof rule.fieldPath === 'string' && rule.fieldPath ? child(path, rule.fieldPath.replace(/^\./, '')) : path;
     causes.push(ruleFailure(rule, field, type, ruleMessage(rule, self, oldSelf)));
   }
 }
 
 function ruleMessage(rule: ValidationRule, self: unknown, oldSelf: unknown): string {
-  if (rule.messageExpression) {
+  if (typeof rule.messageExpression === 'string' && rule.messageExpression) {
     const program = compileRule(rule.messageExpression);
     if (!(program instanceof Error)) {
       try {
@@ -275,7 +275,7 @@ function ruleMessage(rule: ValidationRule, self: unknown, oldSelf: unknown): str
       }
     }
   }
-  return rule.message?.trim() || `failed rule: ${rule.rule.trim()}`;
+  return (typeof rule.message === 'string' && rule.message.trim()) || `failed rule: ${rule.rule.trim()}`;
 }
 
 function ruleFailure(rule: ValidationRule, field: string, type: string, detail: string): StatusCause {

@@ -270,7 +270,9 @@ export function createApiHandler(deps: ServerDeps): (req: IncomingMessage, res: 
     if (info.namespaced && namespace === undefined && !['list', 'watch'].includes(rec.verb)) throw methodNotAllowed();
 
     await deps.faults.beforeRequest(info.resource);
-    // Negotiated before any work, as kube-apiserver's handlers do: a 406 writes nothing.
+    // Negotiated before any work, as kube-apiserver's handlers do: an Accept with nothing servable
+    // writes nothing. (A PartialObjectMetadata of the wrong shape shows only when the answer is
+    // built, after a write, as there.)
     const out = negotiate(req.headers.accept);
 
     const user = rec.user;

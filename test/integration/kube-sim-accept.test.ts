@@ -84,7 +84,7 @@ after(async () => {
 
 describe('Accept negotiation on resource requests', () => {
   test('an Accept with nothing servable is a 406 NotAcceptable Status on list and get', async () => {
-    for (const accept of ['application/foo', 'text/html']) {
+    for (const accept of ['application/foo', 'text/html', '*/json']) {
       for (const path of [`${NS}/secrets`, `${NS}/secrets/a1`]) {
         const r = await call('GET', path, accept);
         assert.equal(r.status, 406, `${accept} ${path}`);

@@ -179,6 +179,17 @@ describe('object semantics', () => {
       assert.equal(res.body.reason, 'BadRequest');
       assert.equal(res.body.message, `Lease in version "v1" cannot be handled as a Lease: parsing time "${value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${rest}" as "${element}"`);
     }
+    for (const [value, what] of [
+      ['2024-13-01T00:00:00.000000Z', 'month'],
+      ['2024-02-30T00:00:00.000000Z', 'day'],
+      ['2024-02-01T24:00:00.000000Z', 'hour'],
+      ['2024-02-01T00:00:00.000000+99:00', 'time zone offset hour'],
+    ]) {
+      const res = await call('POST', leases, lease('micro-range', value));
+      assert.equal(res.status, 400, value);
+      assert.equal(res.body.message, `Lease in version "v1" cannot be handled as a Lease: parsing time "${value}": ${what} out of range`);
+    }
+    assert.equal((await call('POST', leases, lease('micro-leap', '2024-02-29T23:59:59.999999+02:00'))).status, 201);
     // A merge patch is decoded the same way once applied.
     const patched = await call('PATCH', `${leases}/micro-ok`, { spec: { renewTime: '2026-08-11T19:37:20.5Z' } }, { 'content-type': 'application/merge-patch+json' });
     assert.equal(patched.status, 400);
@@ -391,7 +402,11 @@ describe('CEL validation rules (x-kubernetes-validations)', () => {
     await eventually('CRD removed', async () => (await call('GET', `${CRDS}/scalers.demo.example.com`)).status === 404, 10_000, 10);
   });
 
-  test('a rule that does not compile refuses the CRD', async () => {
+  test('a rule that does not compile, or a message that is not a string, refuses the CRD', async () => {
+    const typed = await call('POST', CRDS, scalerCrd([{ rule: 'self.minReplicas > 0', message: 5, fieldPath: ['x'] }]));
+    assert.equal(typed.status, 422);
+    assert.match(typed.body.message, /x-kubernetes-validations\[0\]\.message: Invalid value: 5: must be a string/);
+    assert.match(typed.body.message, /x-kubernetes-validations\[0\]\.fieldPath: Invalid value: .*must be a string/);
     const res = await call('POST', CRDS, scalerCrd([{ rule: 'self.minReplicas <=' }]));
     assert.equal(res.status, 422);
     assert.match(res.body.message, /spec\.versions\[0\]\.schema\.openAPIV3Schema\.properties\[spec\]\.x-kubernetes-validations\[0\]\.rule: Invalid value: "self\.minReplicas <=": compilation failed: /);
@@ -433,6 +448,12 @@ describe('CRD lifecycle', () => {
     assert.equal((await call('GET', '/apis/demo.example.com/v1/namespaces/default/gadgets')).status, 404);
     const discovery = await call('GET', '/apis/demo.example.com/v1');
     assert.deepEqual(discovery.body.resources.map((r: { name: string }) => r.name).filter((n: string) => !n.includes('/')), ['gizmos']);
+
+    // Categories are never in conflict: an update's are accepted as asked.
+    const gizmo = (await call('GET', `${CRDS}/gizmos.demo.example.com`)).body;
+    gizmo.spec.names.categories = ['mine'];
+    const recategorised = await call('PUT', `${CRDS}/gizmos.demo.example.com`, gizmo);
+    assert.deepEqual(recategorised.body.status.acceptedNames.categories, ['mine']);
 
     await call('DELETE', `${CRDS}/gizmos.demo.example.com`);
     await eventually('the twin established once the holder is gone', async () => {
