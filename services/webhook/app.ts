@@ -117,8 +117,8 @@ function tooLarge(): HttpProblem {
   return new HttpProblem(413, 'RequestEntityTooLarge', `request entity too large: limit is ${MAX_REVIEW_BYTES} bytes`);
 }
 
-/** Longest request field copied into a log line (the API server's are far shorter; a direct caller's need not be). */
-const LOGGED_FIELD_MAX = 256;
+/** A request field as copied into a log line: at most 256 characters (the API server's are far shorter; a direct caller's need not be). */
+const logged = (field: string) => clip(field, 256);
 
 /** An error for the log: message and stack only; enumerable extras could hold request data. */
 function loggable(err: unknown): { message: string; stack?: string } {
@@ -176,8 +176,8 @@ export function createReviewHandler(deps: WebhookDeps): (req: IncomingMessage, r
     try {
       decision = validate(r, policy);
     } catch (err) {
-      if (err instanceof HttpProblem) fail(res, started, err, 'bad_request', { uid: clip(r.uid, LOGGED_FIELD_MAX) });
-      else fail(res, started, new HttpProblem(500, 'InternalError', 'internal error while validating; see the webhook log'), 'error', { uid: clip(r.uid, LOGGED_FIELD_MAX), err: loggable(err) });
+      if (err instanceof HttpProblem) fail(res, started, err, 'bad_request', { uid: logged(r.uid) });
+      else fail(res, started, new HttpProblem(500, 'InternalError', 'internal error while validating; see the webhook log'), 'error', { uid: logged(r.uid), err: loggable(err) });
       return;
     }
     const s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -185,12 +185,12 @@ export function createReviewHandler(deps: WebhookDeps): (req: IncomingMessage, r
     // One line per review. Never the object: only identity, decision and reason.
     log.info(
       {
-        uid: clip(r.uid, LOGGED_FIELD_MAX),
-        kind: clip(r.kind.kind, LOGGED_FIELD_MAX),
-        namespace: clip(r.namespace, LOGGED_FIELD_MAX),
-        name: clip(r.name, LOGGED_FIELD_MAX) || '(generated)',
+        uid: logged(r.uid),
+        kind: logged(r.kind.kind),
+        namespace: logged(r.namespace),
+        name: logged(r.name) || '(generated)',
         operation: r.operation,
-        ...(r.subResource ? { subResource: clip(r.subResource, LOGGED_FIELD_MAX) } : {}),
+        ...(r.subResource ? { subResource: logged(r.subResource) } : {}),
         ...(r.dryRun ? { dryRun: true } : {}),
         allowed: decision.allowed,
         ...(decision.allowed ? {} : { reason: decision.message }),
